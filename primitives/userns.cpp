@@ -1,0 +1,44 @@
+#include "userns.h"
+
+#include <cstdlib>
+#include <fmt/format.h>
+
+#include "fd.h"
+
+namespace ckc {
+
+std::string FormatIdMap(const IdMap& map) {
+  std::string out;
+  for (const auto& r : map) out += fmt::format("{} {} {}\n", r.inside, r.outside, r.count);
+  return out;
+}
+
+Status WriteUidMap(pid_t pid, const IdMap& map) {
+  return WriteFile(fmt::format("/proc/{}/uid_map", pid), FormatIdMap(map));
+}
+
+Status WriteGidMap(pid_t pid, const IdMap& map) {
+  return WriteFile(fmt::format("/proc/{}/gid_map", pid), FormatIdMap(map));
+}
+
+Status WriteSetgroups(pid_t pid, bool allow) {
+  return WriteFile(fmt::format("/proc/{}/setgroups", pid), allow ? "allow" : "deny");
+}
+
+Status WriteIdMaps(pid_t pid, const IdMap& uids, const IdMap& gids, bool deny_setgroups) {
+  CKC_CHECK(WriteUidMap(pid, uids));
+  if (deny_setgroups) CKC_CHECK(WriteSetgroups(pid, false));
+  return WriteGidMap(pid, gids);
+}
+
+namespace {
+uint32_t ReadOverflow(const char* path) {
+  auto text = ReadFile(path);
+  return text ? static_cast<uint32_t>(std::strtoul(text->c_str(), nullptr, 10)) : 65534;
+}
+}  // namespace
+
+uint32_t OverflowUid() { return ReadOverflow("/proc/sys/kernel/overflowuid"); }
+uint32_t OverflowGid() { return ReadOverflow("/proc/sys/kernel/overflowgid"); }
+
+}  // namespace ckc

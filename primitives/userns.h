@@ -1,0 +1,42 @@
+// User-namespace id maps.
+//
+//   IdMap map{{0, 10000, 2000}};                       // inside 0..1999 -> host 10000..11999
+//   CKC_CHECK(WriteIdMaps(child.pid(), map, map));     // setgroups "deny" first when needed
+//
+// Only a process outside the namespace (usually the parent, after a hand-shake with the child)
+// may write the maps, and each map only once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "result.h"
+
+namespace ckc {
+
+struct IdRange {
+  uint32_t inside = 0;
+  uint32_t outside = 0;
+  uint32_t count = 1;
+};
+using IdMap = std::vector<IdRange>;
+
+// "0 10000 2000\n..." as written to uid_map/gid_map.
+[[nodiscard]] std::string FormatIdMap(const IdMap& map);
+
+[[nodiscard]] Status WriteUidMap(pid_t pid, const IdMap& map);
+[[nodiscard]] Status WriteGidMap(pid_t pid, const IdMap& map);
+// Writes "deny" (or "allow") to /proc/PID/setgroups.
+[[nodiscard]] Status WriteSetgroups(pid_t pid, bool allow);
+// uid_map, then setgroups deny (if deny_setgroups), then gid_map.
+[[nodiscard]] Status WriteIdMaps(pid_t pid, const IdMap& uids, const IdMap& gids,
+                                 bool deny_setgroups = true);
+
+// The overflow ids unmapped ids show as (/proc/sys/kernel/overflowuid, usually 65534).
+[[nodiscard]] uint32_t OverflowUid();
+[[nodiscard]] uint32_t OverflowGid();
+
+}  // namespace ckc

@@ -1,0 +1,141 @@
+#include "ckc_test.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "mounts.h"
+
+namespace ckc::test {
+
+namespace {
+bool HasEffectiveSysAdmin() {
+  // /proc/self/status CapEff, bit 21 (CAP_SYS_ADMIN): no libcap needed in the common layer.
+  auto status = ReadFile("/proc/self/status");
+  if (!status) return false;
+  auto pos = status->find("CapEff:");
+  if (pos == std::string::npos) return false;
+  unsigned long long caps = std::stoull(status->substr(pos + 7), nullptr, 16);
+  return (caps >> 21) & 1;
+}
+}  // namespace
+
+Requirement Root() {
+  return {[]() -> std::optional<std::string> {
+    if (::geteuid() == 0 && HasEffectiveSysAdmin()) return std::nullopt;
+    return fmt::format("needs:root (euid {}, CAP_SYS_ADMIN {})", ::geteuid(),
+                       HasEffectiveSysAdmin() ? "effective" : "missing");
+  }};
+}
+
+Requirement NotRoot() {
+  return {[]() -> std::optional<std::string> {
+    if (::geteuid() != 0) return std::nullopt;
+    return "needs:non-root (this row observes an unprivileged caller)";
+  }};
+}
+
+Requirement Config(std::string option) {
+  return {[option]() -> std::optional<std::string> {
+    if (RunningKernelConfig().Has(option) != Tristate::kNo) return std::nullopt;
+    return fmt::format("config:{} (not set in {})", option, RunningKernelConfig().source);
+  }};
+}
+
+Requirement NamespaceType(NsType type) {
+  return {[type]() -> std::optional<std::string> {
+    if (std::filesystem::exists(NsPath(::getpid(), type))) return std::nullopt;
+    return fmt::format("kernel:{}-namespace (no /proc/self/ns/{})", NsName(type), NsName(type));
+  }};
+}
+
+Requirement UnprivilegedUserns() {
+  return {[]() -> std::optional<std::string> {
+    if (auto max = ReadSysctl("user.max_user_namespaces"); max && *max == "0") {
+      return "sysctl:user.max_user_namespaces (is 0)";
+    }
+    // Debian's own knob (kernels before 6.x default to 0 on some releases).
+    if (auto clone = ReadSysctl("kernel.unprivileged_userns_clone"); clone && *clone == "0") {
+      return "sysctl:kernel.unprivileged_userns_clone (is 0)";
+    }
+    if (auto aa = ReadSysctl("kernel.apparmor_restrict_unprivileged_userns"); aa && *aa == "1") {
+      return "sysctl:kernel.apparmor_restrict_unprivileged_userns (is 1)";
+    }
+    return std::nullopt;
+  }};
+}
+
+Requirement Swap() {
+  return {[]() -> std::optional<std::string> {
+    if (CurrentSwap().total_kib > 0) return std::nullopt;
+    return "needs:swap (no swap device is active; ckc never turns swap on for the host by default)";
+  }};
+}
+
+Requirement Command(std::string path) {
+  return {[path]() -> std::optional<std::string> {
+    if (::access(path.c_str(), X_OK) == 0) return std::nullopt;
+    return fmt::format("setup:missing-{}", path);
+  }};
+}
+
+std::optional<std::string> Unmet(std::initializer_list<Requirement> requirements) {
+  for (const auto& r : requirements) {
+    if (auto why = r.probe()) return why;
+  }
+  return std::nullopt;
+}
+
+std::string ChildResult::Describe() const {
+  std::string out = status.Describe();
+  if (!reports.empty()) {
+    out += "; reports:";
+    for (const auto& r : reports) out += " " + r + ";";
+  }
+  return out;
+}
+
+Result<ChildResult> RunInChild(const std::function<int(Channel&)>& fn, uint64_t clone_flags,
+                               std::chrono::milliseconds timeout) {
+  CKC_TRY(ch, Channel::Create());
+  CKC_TRY(child, Spawn({.flags = clone_flags}, [&] {
+    ch.BecomeChild();
+    return fn(ch);
+  }));
+  ch.BecomeParent();
+  ChildResult result;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    auto msg = ch.Recv(left);
+    if (!msg) break;  // EOF: the child and everything it spawned closed the channel
+    result.reports.push_back(*msg);
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  CKC_TRY(status, child.Wait(std::max(left, std::chrono::milliseconds(1))));
+  result.status = status;
+  return result;
+}
+
+int ReportErrno(Channel& ch, std::string_view what, int code) {
+  int saved = errno;
+  (void)ch.Send(fmt::format("{}: {}", what, ErrnoName(saved)));
+  return code;
+}
+
+int Report(Channel& ch, std::string_view message, int code) {
+  (void)ch.Send(message);
+  return code;
+}
+
+std::string TestDir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? fmt::format("{}.{}", info->test_suite_name(), info->name()) : "test";
+  std::string dir = fmt::format("{}/{}", RunScope::Current() ? RunScope::Current()->dir() : RunStateBase(), name);
+  (void)MakeDirs(dir, 0755);
+  return dir;
+}
+
+}  // namespace ckc::test

@@ -1,0 +1,138 @@
+// Test support for ckc suites: catalogue rows, requirements, errno matchers, child helpers.
+//
+//   TEST(UtsNamespace, HostnameIsolated) {
+//     // Source: D "Demonstrating our uts namespace"; uts_namespaces(7).
+//     CKC_BEHAVIOUR("uts.hostname-isolated", "D");
+//     CKC_REQUIRE(Root(), NamespaceType(NsType::kUts));
+//     EXPECT_THAT(sethostname("x", 1), SyscallSucceeds());
+//     EXPECT_THAT(ForkInNs(), FailsWith(ENOMEM));        // Result<T> matcher
+//   }
+//
+// Only requirements skip, and only before the behaviour under test runs; the skip message starts
+// with a machine-readable reason ("needs:root", "config:CONFIG_X", ...).
+#pragma once
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "channel.h"
+#include "kernel.h"
+#include "namespaces.h"
+#include "process.h"
+#include "result.h"
+#include "run_scope.h"
+
+namespace ckc::test {
+
+// Records the catalogue row and its source document as test properties (the results JSON reads
+// them). The ID is a literal so `grep '"ns.proc-links"'` finds its test.
+#define CKC_BEHAVIOUR(id, source)                       \
+  do {                                                  \
+    ::testing::Test::RecordProperty("behaviour", id);   \
+    ::testing::Test::RecordProperty("source", source);  \
+  } while (0)
+
+// A requirement probes the kernel or machine; an unmet one yields a skip reason
+// ("needs:root: ..."), a met one nullopt.
+struct Requirement {
+  std::function<std::optional<std::string>()> probe;
+};
+
+Requirement Root();                          // needs:root — euid 0 with CAP_SYS_ADMIN
+Requirement NotRoot();                       // needs:non-root (rows about unprivileged callers)
+Requirement Config(std::string option);      // config:CONFIG_X, when the config is known
+Requirement NamespaceType(NsType type);      // kernel:<type>-namespace
+Requirement UnprivilegedUserns();            // sysctl:user.max_user_namespaces / ...
+Requirement Swap();                          // needs:swap
+Requirement Command(std::string path);       // setup:missing-<path>
+
+// The first unmet requirement's reason, or nullopt.
+std::optional<std::string> Unmet(std::initializer_list<Requirement> requirements);
+
+#define CKC_REQUIRE(...)                                                   \
+  do {                                                                     \
+    if (auto why_ = ::ckc::test::Unmet({__VA_ARGS__})) GTEST_SKIP() << *why_; \
+  } while (0)
+
+// --- matchers ------------------------------------------------------------------------------
+
+// For raw system calls: the return value is checked and errno read at once.
+MATCHER(SyscallSucceeds, "succeeds") {
+  int saved = errno;
+  if (arg >= 0) return true;
+  *result_listener << "failed with " << ErrnoName(saved);
+  return false;
+}
+
+MATCHER_P(SyscallFailsWith, err, std::string("fails with ") + ErrnoName(err)) {
+  int saved = errno;
+  if (arg >= 0) {
+    *result_listener << "succeeded (returned " << arg << ")";
+    return false;
+  }
+  if (saved == err) return true;
+  *result_listener << "failed with " << ErrnoName(saved);
+  return false;
+}
+
+// For Result<T> / Status.
+MATCHER(IsOk, "succeeds") {
+  if (arg.has_value()) return true;
+  *result_listener << "failed: " << arg.error().Message();
+  return false;
+}
+
+MATCHER_P(FailsWith, err, std::string("fails with ") + ErrnoName(err)) {
+  if (arg.has_value()) {
+    *result_listener << "succeeded";
+    return false;
+  }
+  if (arg.error().err == err) return true;
+  *result_listener << "failed: " << arg.error().Message();
+  return false;
+}
+
+// Unwraps a Result in a test, failing the test (fatally) with the error's message.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                   \
+  auto CKC_CONCAT_(r_, __LINE__) = (expr);                                \
+  ASSERT_TRUE(CKC_CONCAT_(r_, __LINE__).has_value())                      \
+      << "setup: " << CKC_CONCAT_(r_, __LINE__).error().Message();        \
+  lhs = std::move(*CKC_CONCAT_(r_, __LINE__))
+#define ASSERT_OK(expr)                                                   \
+  do {                                                                    \
+    auto st_ = (expr);                                                    \
+    ASSERT_TRUE(st_.has_value()) << "setup: " << st_.error().Message();   \
+  } while (0)
+#define CKC_CONCAT_INNER_(a, b) a##b
+#define CKC_CONCAT_(a, b) CKC_CONCAT_INNER_(a, b)
+
+// --- children ------------------------------------------------------------------------------
+
+// What a child run by RunInChild did: its exit status and the messages it reported.
+struct ChildResult {
+  ExitStatus status;
+  std::vector<std::string> reports;  // messages the child sent through its channel
+  // "exited with 1; reports: sethostname: EPERM"
+  [[nodiscard]] std::string Describe() const;
+};
+
+// Runs `fn` in a child (clone3 with `clone_flags`), collecting what it sends on the channel
+// until it exits; the child is killed after `timeout`.
+Result<ChildResult> RunInChild(const std::function<int(Channel&)>& fn, uint64_t clone_flags = 0,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// In a child: sends "<what>: <ERRNO>" and returns `code` (for `return ReportErrno(ch, ...)`).
+int ReportErrno(Channel& ch, std::string_view what, int code = 1);
+// In a child: sends `message` and returns `code`.
+int Report(Channel& ch, std::string_view message, int code = 1);
+
+// The run's state directory (a per-test subdirectory is made by TestDir()).
+std::string TestDir();
+
+}  // namespace ckc::test

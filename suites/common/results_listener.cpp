@@ -1,0 +1,148 @@
+#include "results_listener.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "fd.h"
+#include "kernel.h"
+#include "run_scope.h"
+
+namespace ckc::test {
+
+namespace {
+
+std::string NowUtc() {
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(now));
+}
+
+std::string Property(const ::testing::TestResult& result, const std::string& key) {
+  for (int i = 0; i < result.test_property_count(); ++i) {
+    const auto& p = result.GetTestProperty(i);
+    if (key == p.key()) return p.value();
+  }
+  return {};
+}
+
+constexpr size_t kMaxDetails = 4000;
+
+}  // namespace
+
+SkipReason ParseSkipMessage(const std::string& message) {
+  // The first token is the reason when it reads "<kind>:<what>" with no spaces.
+  auto end = message.find_first_of(" \n");
+  std::string first = message.substr(0, end);
+  auto colon = first.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == first.size()) {
+    return {"unspecified", message};
+  }
+  std::string rest = end == std::string::npos ? "" : message.substr(end + 1);
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\n')) rest.erase(0, 1);
+  return {first, rest};
+}
+
+nlohmann::json RunHeader(const std::string& suite, const std::vector<std::string>& argv) {
+  KernelRelease rel = GetKernelRelease();
+  const KernelConfig& cfg = RunningKernelConfig();
+  auto layout = CurrentCgroupLayout();
+  SwapInfo swap = CurrentSwap();
+  const char* accel = std::getenv("CKC_MACHINE_ACCEL");
+  const RunScope* run = RunScope::Current();
+  return {
+      {"schema", 1},
+      {"run",
+       {{"id", run ? run->id() : ""},
+        {"started", NowUtc()},
+        {"finished", nullptr},
+        {"tool_version", CKC_VERSION},
+        {"suites", {suite}},
+        {"argv", argv}}},
+      {"kernel",
+       {{"release", rel.release},
+        {"version", rel.version},
+        {"arch", rel.arch},
+        {"config_source", cfg.source},
+        {"cmdline", KernelCmdline()},
+        {"cgroup_mode", layout ? std::string(CgroupModeName(layout->mode)) : "none"},
+        {"lsms", ActiveLsms()},
+        {"swap", {{"total_kib", swap.total_kib}, {"free_kib", swap.free_kib}, {"devices", swap.devices}}}}},
+      {"machine",
+       {{"accel", (accel && *accel) ? accel : "host"}, {"cpus", OnlineCpus()}, {"memory_kib", MemTotalKib()}}},
+      {"results", nlohmann::json::array()},
+      {"benchmarks", nlohmann::json::array()},
+  };
+}
+
+ResultsListener::ResultsListener(std::string path, std::string suite, std::vector<std::string> argv)
+    : path_(std::move(path)), suite_(std::move(suite)), doc_(RunHeader(suite_, argv)) {}
+
+bool ResultsListener::WriteInitial(std::string* error) {
+  auto st = WriteFileAtomic(path_, doc_.dump(2) + "\n");
+  if (!st) *error = st.error().Message();
+  return st.has_value();
+}
+
+nlohmann::json ResultsListener::Entry(const ::testing::TestInfo& info) const {
+  const ::testing::TestResult& r = *info.result();
+  std::string outcome = "pass", reason, details;
+  if (r.Skipped()) {
+    outcome = "skip";
+    for (int i = 0; i < r.total_part_count(); ++i) {
+      if (r.GetTestPartResult(i).skipped()) {
+        SkipReason s = ParseSkipMessage(r.GetTestPartResult(i).message());
+        reason = s.reason;
+        details = s.details;
+      }
+    }
+  } else if (r.Failed()) {
+    outcome = "fail";
+    for (int i = 0; i < r.total_part_count(); ++i) {
+      const auto& part = r.GetTestPartResult(i);
+      if (!part.failed()) continue;
+      if (!details.empty()) details += "\n";
+      details += fmt::format("{}:{}: {}", part.file_name() ? part.file_name() : "?", part.line_number(),
+                             part.message());
+    }
+  }
+  if (details.size() > kMaxDetails) details = details.substr(0, kMaxDetails) + " [...]";
+  return {{"id", Property(r, "behaviour")},
+          {"test", fmt::format("{}.{}", info.test_suite_name(), info.name())},
+          {"suite", suite_},
+          {"outcome", outcome},
+          {"reason", reason},
+          {"details", details},
+          {"source", Property(r, "source")},
+          {"duration_ms", r.elapsed_time()}};
+}
+
+void ResultsListener::OnTestStart(const ::testing::TestInfo& info) {
+  doc_["results"].push_back({{"id", ""},
+                             {"test", fmt::format("{}.{}", info.test_suite_name(), info.name())},
+                             {"suite", suite_},
+                             {"outcome", "crash"},
+                             {"reason", ""},
+                             {"details", "the test process died while this test was running"},
+                             {"source", ""},
+                             {"duration_ms", 0}});
+  Flush();
+}
+
+void ResultsListener::OnTestEnd(const ::testing::TestInfo& info) {
+  doc_["results"].back() = Entry(info);
+  Flush();
+}
+
+void ResultsListener::OnTestProgramEnd(const ::testing::UnitTest&) {
+  doc_["run"]["finished"] = NowUtc();
+  Flush();
+}
+
+void ResultsListener::Flush() {
+  if (auto st = WriteFileAtomic(path_, doc_.dump(2) + "\n"); !st) {
+    std::fprintf(stderr, "ckc: cannot write results: %s\n", st.error().Message().c_str());
+  }
+}
+
+}  // namespace ckc::test

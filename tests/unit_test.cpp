@@ -1,0 +1,225 @@
+// Self-tests of the harness itself (ctest label `unit`): they check ckc, not the kernel.
+#include <signal.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "channel.h"
+#include "ckc_test.h"
+#include "kernel.h"
+#include "process.h"
+#include "result.h"
+#include "results_listener.h"
+#include "run_scope.h"
+
+namespace ckc::test {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::string Fixture(const std::string& name) {
+  auto text = ReadFile(std::string(CKC_FIXTURES) + "/" + name);
+  EXPECT_TRUE(text.has_value()) << "fixture " << name;
+  return text.value_or("");
+}
+
+TEST(ErrorMessage, NamesCallArgumentAndErrno) {
+  errno = ENOENT;
+  Error e = ErrnoError("open", "/nonexistent").error();
+  EXPECT_EQ(e.Message(), "open(`/nonexistent`): ENOENT (No such file or directory)");
+}
+
+TEST(ErrorMessage, FailureWithoutErrnoCarriesDetail) {
+  Error e = Failure("parse", "x.json", "not JSON").error();
+  EXPECT_EQ(e.Message(), "parse(`x.json`): not JSON");
+}
+
+TEST(ErrorMessage, OpenFileReportsThePath) {
+  auto fd = OpenFile("/nonexistent/ckc", O_RDONLY);
+  ASSERT_FALSE(fd.has_value());
+  EXPECT_EQ(fd.error().err, ENOENT);
+  EXPECT_THAT(fd.error().Message(), HasSubstr("`/nonexistent/ckc`"));
+}
+
+TEST(Matchers, FailsWithNamesTheErrno) {
+  Result<int> r = ErrnoError("x");
+  errno = EPERM;
+  Result<int> eperm = ErrnoError("x");
+  EXPECT_THAT(eperm, FailsWith(EPERM));
+  ::testing::StringMatchResultListener listener;
+  EXPECT_FALSE(::testing::ExplainMatchResult(FailsWith(ENOMEM), eperm, &listener));
+  EXPECT_THAT(listener.str(), HasSubstr("EPERM"));
+}
+
+TEST(Spawn, ReturnsTheFunctionsExitCode) {
+  ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [] { return 7; }));
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.Wait(std::chrono::seconds(10)));
+  EXPECT_TRUE(st.Exited(7)) << st.Describe();
+}
+
+TEST(Spawn, WaitTimeoutKillsTheChild) {
+  ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [] {
+    for (;;) ::pause();
+    return 0;
+  }));
+  pid_t pid = c.pid();
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.Wait(std::chrono::milliseconds(200)));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(st.timed_out);
+  EXPECT_TRUE(st.KilledBy(SIGKILL)) << st.Describe();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_THAT(::kill(pid, 0), SyscallFailsWith(ESRCH));  // reaped, not a zombie
+}
+
+TEST(Spawn, TimeoutKillsGrandchildrenToo) {
+  ASSERT_OK_AND_ASSIGN(Channel ch, Channel::Create());
+  ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [&] {
+    ch.BecomeChild();
+    pid_t grandchild = ::fork();
+    if (grandchild == 0) {
+      for (;;) ::pause();
+    }
+    (void)ch.Send(std::to_string(grandchild));
+    for (;;) ::pause();
+    return 0;
+  }));
+  ch.BecomeParent();
+  ASSERT_OK_AND_ASSIGN(std::string gc, ch.Recv(std::chrono::seconds(10)));
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.Wait(std::chrono::milliseconds(100)));
+  EXPECT_TRUE(st.timed_out);
+  pid_t grandchild = std::stoi(gc);
+  // The grandchild was killed with the group; it may linger as a zombie of init briefly.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    auto stat = ReadFile(fmt::format("/proc/{}/stat", grandchild));
+    gone = !stat || stat->find(") Z") != std::string::npos;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone) << "grandchild " << grandchild << " survived the timeout kill";
+}
+
+TEST(Spawn, DestroyingAnUnreapedChildKillsIt) {
+  pid_t pid;
+  {
+    ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [] {
+      for (;;) ::pause();
+      return 0;
+    }));
+    pid = c.pid();
+  }
+  EXPECT_THAT(::kill(pid, 0), SyscallFailsWith(ESRCH));
+}
+
+TEST(Channel, HandShakeAndPeerClose) {
+  ASSERT_OK_AND_ASSIGN(Channel ch, Channel::Create());
+  ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [&] {
+    ch.BecomeChild();
+    if (!ch.Send("ready")) return 1;
+    return ch.Expect("go") ? 0 : 2;
+  }));
+  ch.BecomeParent();
+  EXPECT_THAT(ch.Expect("ready", std::chrono::seconds(10)), IsOk());
+  EXPECT_THAT(ch.Send("go"), IsOk());
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.Wait(std::chrono::seconds(10)));
+  EXPECT_TRUE(st.Exited(0)) << st.Describe();
+  auto after = ch.Recv(std::chrono::seconds(1));
+  ASSERT_FALSE(after.has_value());
+  EXPECT_THAT(after.error().Message(), HasSubstr("peer closed"));
+}
+
+TEST(Channel, RecvTimesOut) {
+  ASSERT_OK_AND_ASSIGN(Channel ch, Channel::Create());
+  EXPECT_THAT(ch.Recv(std::chrono::milliseconds(20)), FailsWith(ETIMEDOUT));
+}
+
+TEST(CgroupMode, DetectsHybrid) {
+  CgroupLayout l = DetectCgroupLayout(Fixture("mountinfo-hybrid.txt"));
+  EXPECT_EQ(l.mode, CgroupMode::kHybrid);
+  ASSERT_NE(l.V1Mount("memory"), nullptr);
+  EXPECT_EQ(l.V1Mount("memory")->path, "/sys/fs/cgroup/memory");
+  ASSERT_NE(l.V2Mount(), nullptr);
+  EXPECT_EQ(l.V2Mount()->path, "/sys/fs/cgroup/unified");
+}
+
+TEST(CgroupMode, DetectsV2) {
+  CgroupLayout l = DetectCgroupLayout(Fixture("mountinfo-v2.txt"));
+  EXPECT_EQ(l.mode, CgroupMode::kV2);
+  EXPECT_EQ(l.V1Mount("memory"), nullptr);
+}
+
+TEST(CgroupMode, DetectsV1WithCoMountedControllersAndEscapes) {
+  CgroupLayout l = DetectCgroupLayout(Fixture("mountinfo-v1.txt"));
+  EXPECT_EQ(l.mode, CgroupMode::kV1);
+  ASSERT_NE(l.V1Mount("cpuacct"), nullptr);
+  EXPECT_EQ(l.V1Mount("cpuacct")->path, "/sys/fs/cgroup/cpu,cpuacct");
+  EXPECT_THAT(l.V1Mount("cpu")->controllers, ElementsAre("cpu", "cpuacct"));
+  EXPECT_EQ(l.V1Mount("memory")->root, "/ckc dir");
+  EXPECT_EQ(l.V2Mount(), nullptr);
+}
+
+TEST(CgroupMode, NamedHierarchyAloneIsNone) {
+  EXPECT_EQ(DetectCgroupLayout(Fixture("mountinfo-none.txt")).mode, CgroupMode::kNone);
+}
+
+TEST(KernelConfig, ParsesSetAndUnsetOptions) {
+  KernelConfig c = ParseKernelConfig(Fixture("config-6.12-cloud.txt"), "fixture");
+  EXPECT_EQ(c.Has("CONFIG_USER_NS"), Tristate::kYes);
+  EXPECT_EQ(c.Has("CONFIG_OVERLAY_FS"), Tristate::kYes);  // =m counts
+  EXPECT_EQ(c.Has("CONFIG_MEMCG_V1"), Tristate::kNo);     // "is not set"
+  EXPECT_EQ(c.Has("CONFIG_NOT_THERE"), Tristate::kNo);    // absent from a found config
+  EXPECT_EQ(c.values.at("CONFIG_CC_VERSION_TEXT"), "\"gcc (Debian 14.2.0-16) 14.2.0\"");
+  EXPECT_EQ(KernelConfig{}.Has("CONFIG_USER_NS"), Tristate::kUnknown);
+}
+
+TEST(KernelConfig, ReadsGzippedConfig) {
+  auto raw = ReadFile(std::string(CKC_FIXTURES) + "/config-6.12-cloud.gz");
+  ASSERT_TRUE(raw.has_value());
+  ASSERT_OK_AND_ASSIGN(std::string text, Gunzip(*raw, "config-6.12-cloud.gz"));
+  EXPECT_EQ(text, Fixture("config-6.12-cloud.txt"));
+  EXPECT_FALSE(Gunzip("not gzip", "junk").has_value());
+}
+
+TEST(KernelConfig, EnvironmentOverrideIsLoadedFirst) {
+  ::setenv("CKC_KERNEL_CONFIG", (std::string(CKC_FIXTURES) + "/config-6.12-cloud.gz").c_str(), 1);
+  KernelConfig c = LoadKernelConfig();
+  ::unsetenv("CKC_KERNEL_CONFIG");
+  EXPECT_THAT(c.source, HasSubstr("config-6.12-cloud.gz"));
+  EXPECT_EQ(c.Has("CONFIG_MEMCG_V1"), Tristate::kNo);
+}
+
+TEST(Swap, ParsesMeminfoAndSwaps) {
+  SwapInfo s = ParseSwap(Fixture("meminfo-swap.txt"), Fixture("swaps-zram.txt"));
+  EXPECT_EQ(s.total_kib, 4194300u);
+  EXPECT_EQ(s.free_kib, 4194000u);
+  EXPECT_EQ(s.devices, 1);
+}
+
+TEST(SkipReason, SplitsReasonFromDetails) {
+  SkipReason s = ParseSkipMessage("needs:root (euid 65534, CAP_SYS_ADMIN missing)");
+  EXPECT_EQ(s.reason, "needs:root");
+  EXPECT_EQ(s.details, "(euid 65534, CAP_SYS_ADMIN missing)");
+  EXPECT_EQ(ParseSkipMessage("config:CONFIG_MEMCG_V1").reason, "config:CONFIG_MEMCG_V1");
+  EXPECT_EQ(ParseSkipMessage("no reason given").reason, "unspecified");
+}
+
+TEST(RunScope, DeadRunLeftoversAreSwept) {
+  // A run directory nobody holds the lock of is a dead run's.
+  std::string dead = RunStateBase() + "/ckc-deadbeef";
+  ASSERT_OK(MakeDirs(dead + "/sub"));
+  ASSERT_OK(WriteFileAtomic(dead + "/lock", ""));
+  EXPECT_FALSE(RunIsAlive("deadbeef"));
+  SweepReport r = SweepDeadRuns();
+  EXPECT_THAT(r.removed, ::testing::Contains(dead));
+  EXPECT_FALSE(std::filesystem::exists(dead));
+  ASSERT_NE(RunScope::Current(), nullptr);
+  EXPECT_TRUE(RunIsAlive(RunScope::Current()->id()));  // this process holds its own run
+}
+
+}  // namespace
+}  // namespace ckc::test
