@@ -1,0 +1,1 @@
+// Placeholder: rows of this group land here.
