@@ -1,0 +1,184 @@
+"""Benchmark charts as inline SVG (no library, no network) for the HTML report.
+
+    html = benchmarks_section(matrix)
+
+Two chart kinds: the memcg overhead of a leaf cgroup at depth N over the root (depth:0) per
+kernel, with its 95 % interval ("not resolved" when the interval spans zero, drawn hollow), and
+the cost of each container piece per kernel. Columns measured under TCG are drawn in their own
+section labelled emulated and never share a chart with host or KVM columns.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from html import escape
+
+from reports import bench
+from reports.matrix import Column, Matrix
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",
+           "#F0E442")
+LABEL_W, PLOT_W, BAR_H, GAP, TOP = 250, 330, 10, 10, 26
+
+
+@dataclass(frozen=True)
+class Bar:
+    value: float
+    err: float
+    resolved: bool = True
+
+
+def _fmt(ns: float) -> str:
+    return bench.human_ns(ns)
+
+
+def _scale(values: list[Bar], log: bool) -> tuple[float, float]:
+    lows = [b.value - b.err for b in values] + [0.0]
+    highs = [b.value + b.err for b in values] + [0.0]
+    if log:
+        pos = [b.value for b in values if b.value > 0] or [1.0]
+        return math.log10(min(pos) / 2), math.log10(max(highs) * 1.2)
+    lo, hi = min(lows), max(highs)
+    return lo, hi if hi > lo else lo + 1
+
+
+def _x(v: float, lo: float, hi: float, log: bool) -> float:
+    if log:
+        v = math.log10(max(v, 10 ** lo))
+    return LABEL_W + (v - lo) / (hi - lo) * PLOT_W
+
+
+def _bar_svg(bar: Bar, y: float, color: str, lo: float, hi: float, log: bool, tip: str) -> str:
+    x0 = _x(10 ** lo if log else 0.0, lo, hi, log)
+    x1 = _x(bar.value, lo, hi, log)
+    left, width = min(x0, x1), max(abs(x1 - x0), 1.0)
+    fill = color if bar.resolved else "none"
+    parts = [f'<rect x="{left:.1f}" y="{y:.1f}" width="{width:.1f}" height="{BAR_H}" '
+             f'fill="{fill}" stroke="{color}" stroke-width="1.5"><title>{escape(tip)}</title>'
+             f'</rect>']
+    if bar.err > 0:
+        ea = _x(max(bar.value - bar.err, 10 ** lo if log else -1e300), lo, hi, log)
+        eb = _x(bar.value + bar.err, lo, hi, log)
+        ym = y + BAR_H / 2
+        parts.append(f'<path d="M{ea:.1f},{ym:.1f}H{eb:.1f}M{ea:.1f},{y:.1f}V{y + BAR_H:.1f}'
+                     f'M{eb:.1f},{y:.1f}V{y + BAR_H:.1f}" stroke="#222" fill="none"/>')
+    label = _fmt(bar.value) + ("" if bar.resolved else " n.r.")
+    parts.append(f'<text x="{max(x1, x0) + 4:.1f}" y="{y + BAR_H - 1:.1f}" font-size="9">'
+                 f'{escape(label)}</text>')
+    return "".join(parts)
+
+
+def hbar_chart(title: str, categories: list[str], series: list[str],
+               bars: dict[tuple[str, int], Bar], log: bool = False) -> str:
+    """Grouped horizontal bars: one group per category, one bar per series (kernel column)."""
+    present = list(bars.values())
+    if not present:
+        return ""
+    lo, hi = _scale(present, log)
+    group_h = len(series) * BAR_H + GAP
+    height = TOP + len(categories) * group_h + 18 * math.ceil(len(series) / 2) + 10
+    width = LABEL_W + PLOT_W + 90
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'role="img" aria-label="{escape(title)}" font-family="sans-serif">']
+    if not log and lo < 0:
+        zx = _x(0.0, lo, hi, log)
+        out.append(f'<line x1="{zx:.1f}" x2="{zx:.1f}" y1="{TOP - 4}" '
+                   f'y2="{TOP + len(categories) * group_h}" stroke="#888"/>')
+    for ci, cat in enumerate(categories):
+        y0 = TOP + ci * group_h
+        out.append(f'<text x="{LABEL_W - 6}" y="{y0 + group_h / 2:.1f}" font-size="10" '
+                   f'text-anchor="end">{escape(cat)}</text>')
+        for si, name in enumerate(series):
+            bar = bars.get((cat, si))
+            if bar:
+                tip = f"{name} {cat}: {_fmt(bar.value)} ±{_fmt(bar.err)} (95 %)" + (
+                    "" if bar.resolved else ", not resolved: interval spans zero")
+                out.append(_bar_svg(bar, y0 + si * BAR_H, PALETTE[si % len(PALETTE)], lo, hi,
+                                    log, tip))
+    out.append(_legend_svg(series, TOP + len(categories) * group_h + 6))
+    scale = "log scale" if log else "linear scale"
+    out.append(f'<text x="{LABEL_W}" y="14" font-size="10" fill="#555">{scale}; '
+               f'bars: mean, whiskers: 95 % interval; hollow = not resolved</text></svg>')
+    return f'<figure class="chart"><h3>{escape(title)}</h3>{"".join(out)}</figure>'
+
+
+def _legend_svg(series: list[str], y: float) -> str:
+    parts = []
+    for i, name in enumerate(series):
+        x = LABEL_W * 0.2 + (i % 2) * 330
+        yy = y + (i // 2) * 18
+        parts.append(f'<rect x="{x:.0f}" y="{yy:.0f}" width="12" height="10" '
+                     f'fill="{PALETTE[i % len(PALETTE)]}"/><text x="{x + 16:.0f}" '
+                     f'y="{yy + 9:.0f}" font-size="10">{escape(name)}</text>')
+    return "".join(parts)
+
+
+def _series_name(col: Column) -> str:
+    return f"{col.release} {col.cgroup_mode} ({'/'.join(col.accels)})"
+
+
+def overhead_charts(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
+    """One chart per memcg benchmark (populate, write fault, ...): overhead by depth."""
+    series = [_series_name(c) for c, _ in per_col]
+    by_base: dict[str, dict[tuple[str, int], Bar]] = {}
+    for si, (_, figs) in enumerate(per_col):
+        for o in bench.overheads(figs):
+            base = re.sub(r"/?depth:\d+", "", o.name)
+            depth = re.search(r"depth:(\d+)", o.name)
+            cat = f"depth {depth.group(1) if depth else '?'} vs root"
+            by_base.setdefault(base, {})[(cat, si)] = Bar(o.delta_ns, o.ci95_ns, o.resolved)
+    charts = []
+    for base, bars in sorted(by_base.items()):
+        cats = sorted({c for c, _ in bars}, key=lambda c: int(re.sub(r"\D", "", c) or 0))
+        charts.append(hbar_chart(f"memcg overhead: {base} (ns added per operation)", cats,
+                                 series, bars))
+    return charts
+
+
+def cost_charts(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
+    """One chart per bench.* behaviour that is not a memcg depth series."""
+    series = [_series_name(c) for c, _ in per_col]
+    by_behaviour: dict[str, dict[tuple[str, int], Bar]] = {}
+    order: dict[str, list[str]] = {}
+    for si, (_, figs) in enumerate(per_col):
+        for f in figs:
+            if "depth:" in f.name:
+                continue
+            by_behaviour.setdefault(f.behaviour, {})[(f.name, si)] = Bar(f.mean_ns, f.ci95_ns())
+            names = order.setdefault(f.behaviour, [])
+            if f.name not in names:
+                names.append(f.name)
+    charts = []
+    for behaviour, bars in sorted(by_behaviour.items()):
+        values = [b.value for b in bars.values() if b.value > 0]
+        log = bool(values) and max(values) / min(values) > 50
+        charts.append(hbar_chart(f"{behaviour}: cost per operation", order[behaviour], series,
+                                 bars, log))
+    return charts
+
+
+def _group(per_col: list[tuple[Column, list[bench.Figure]]], heading: str, cls: str) -> str:
+    if not per_col:
+        return ""
+    charts = overhead_charts(per_col) + cost_charts(per_col)
+    inner = "".join(c.replace('class="chart"', f'class="chart {cls}"') for c in charts if c)
+    return f'<h3>{heading}</h3><div class="charts">{inner}</div>'
+
+
+def benchmarks_section(matrix: Matrix) -> str:
+    real, emulated = [], []
+    for col in matrix.columns:
+        figs = bench.figures(matrix.benchmarks.get(col.key, []))
+        if figs:
+            (emulated if col.emulated else real).append((col, figs))
+    if not real and not emulated:
+        return ('<section id="benchmarks"><h2>Benchmarks</h2><p>No benchmark figures in '
+                'these results.</p></section>')
+    return ('<section id="benchmarks"><h2>Benchmarks</h2><p>Figures, not pass/fail. A '
+            'difference whose 95 % interval spans zero is drawn hollow and marked n.r. '
+            '(not resolved).</p>'
+            + _group(real, "Host and KVM", "")
+            + _group(emulated, '<span class="emulated-tag">Emulated (TCG)</span>: timings of '
+                     'a software CPU, not comparable with host or KVM figures', "emulated")
+            + '</section>')

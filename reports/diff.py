@@ -1,0 +1,172 @@
+"""What changed between two runs, or two columns (kernel/mode) of the matrix.
+
+    pairs = pair_columns(matrix_a, matrix_b)                 # same kernel+mode, or the only ones
+    d = diff_columns(ma, col_a, mb, col_b, label_a, label_b) # ColumnDiff
+    print(render_text([d]))
+
+Kinds of change per row: regression (pass -> fail/crash/timeout), new-failure (skipped or
+absent -> fail/crash/timeout), fixed (fail/crash/timeout -> pass), newly-skipped (-> skip, with
+the reason and, for config:CONFIG_X, what the option is), skip-reason-changed, changed (one bad
+outcome to another), missing (row not in the newer run). Benchmarks are compared only when
+both sides ran alike (TCG is emulated and never compared with KVM or host figures).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reports import bench
+from reports.config_map import explain_reason
+from reports.matrix import Cell, Column, Matrix
+from reports.schema import BAD_OUTCOMES
+
+REGRESSION_KINDS = ("regression", "new-failure")
+KIND_TITLES = {
+    "regression": "Regressions (pass -> fail/crash/timeout)",
+    "new-failure": "New failures (skipped or not run before)",
+    "fixed": "Fixed (now pass)",
+    "newly-skipped": "Newly skipped",
+    "skip-reason-changed": "Skip reason changed",
+    "changed": "Changed between bad outcomes",
+    "missing": "Not run any more",
+}
+
+
+@dataclass(frozen=True)
+class RowChange:
+    row_id: str
+    kind: str
+    before: Cell | None
+    after: Cell | None
+
+    def line(self) -> str:
+        old = self.before.outcome if self.before else "absent"
+        new = self.after.outcome if self.after else "absent"
+        text = f"  {self.row_id:<36} {old} -> {new}"
+        cell = self.after if self.after and self.after.outcome != "pass" else None
+        if cell and cell.reason:
+            text += f"  {cell.reason}"
+        elif cell and cell.details:
+            text += f"  ({cell.details.splitlines()[0][:120]})"
+        return text
+
+
+@dataclass
+class ColumnDiff:
+    label_a: str
+    label_b: str
+    changes: list[RowChange] = field(default_factory=list)
+    bench_changes: list[bench.Change] = field(default_factory=list)
+    bench_note: str = ""
+    unchanged: int = 0
+
+    def of_kind(self, kind: str) -> list[RowChange]:
+        return [c for c in self.changes if c.kind == kind]
+
+    @property
+    def regressions(self) -> list[RowChange]:
+        return [c for c in self.changes if c.kind in REGRESSION_KINDS]
+
+
+def classify(before: Cell | None, after: Cell | None) -> str:
+    """The kind of change from before to after; "" when nothing that matters changed."""
+    old = before.outcome if before else ""
+    new = after.outcome if after else ""
+    if after is None:
+        return "missing" if before is not None else ""
+    if new in BAD_OUTCOMES:
+        if old == "pass":
+            return "regression"
+        if old in ("", "skip"):
+            return "new-failure"
+        return "changed" if old != new else ""
+    if new == "pass":
+        return "fixed" if old in BAD_OUTCOMES else ""
+    if old != "skip":  # new == "skip"
+        return "newly-skipped"
+    return "skip-reason-changed" if before and before.reason != after.reason else ""
+
+
+def _bench_figures(matrix: Matrix, col: Column) -> list[bench.Figure]:
+    return bench.figures(matrix.benchmarks.get(col.key, []))
+
+
+def diff_columns(ma: Matrix, col_a: Column, mb: Matrix, col_b: Column, label_a: str,
+                 label_b: str, bench_percent: float = 5.0) -> ColumnDiff:
+    d = ColumnDiff(label_a, label_b)
+    rows = sorted(set(ma.cells) | set(mb.cells))
+    for row in rows:
+        before = ma.cells.get(row, {}).get(col_a.key)
+        after = mb.cells.get(row, {}).get(col_b.key)
+        kind = classify(before, after)
+        if kind:
+            d.changes.append(RowChange(row, kind, before, after))
+        elif before or after:
+            d.unchanged += 1
+    figs_a, figs_b = _bench_figures(ma, col_a), _bench_figures(mb, col_b)
+    if figs_a and figs_b:
+        if col_a.emulated != col_b.emulated:
+            d.bench_note = ("benchmarks not compared: one side is emulated (TCG), the other "
+                            "ran on " + "/".join(col_b.accels if col_a.emulated else col_a.accels))
+        else:
+            d.bench_changes = bench.compare(figs_a, figs_b, bench_percent)
+    return d
+
+
+def pair_columns(ma: Matrix, mb: Matrix) -> tuple[list[tuple[Column, Column]], list[str]]:
+    """Columns to compare: equal kernel+mode, or the only column of each side; plus notes."""
+    if len(ma.columns) == 1 and len(mb.columns) == 1:
+        return [(ma.columns[0], mb.columns[0])], []
+    keys_b = {c.key: c for c in mb.columns}
+    pairs = [(c, keys_b[c.key]) for c in ma.columns if c.key in keys_b]
+    notes = [f"only in A: {c.key}" for c in ma.columns if c.key not in keys_b]
+    keys_a = {c.key for c in ma.columns}
+    notes += [f"only in B: {c.key}" for c in mb.columns if c.key not in keys_a]
+    return pairs, notes
+
+
+def _section(title: str, changes: list[RowChange]) -> list[str]:
+    if not changes:
+        return []
+    return [f"{title} ({len(changes)}):"] + [c.line() for c in changes]
+
+
+def config_evidence(changes: list[RowChange]) -> list[str]:
+    """One line per CONFIG option that explains a skip among the changes."""
+    reasons = sorted({c.after.reason for c in changes
+                      if c.after and c.after.outcome == "skip" and c.after.reason})
+    return [f"  {r}: {explain_reason(r)}" for r in reasons if explain_reason(r)]
+
+
+def render_column(d: ColumnDiff) -> list[str]:
+    lines = [f"== {d.label_a} -> {d.label_b} =="]
+    for kind, title in KIND_TITLES.items():
+        lines += _section(title, d.of_kind(kind))
+    evidence = config_evidence(d.changes)
+    if evidence:
+        lines += ["Config evidence:"] + evidence
+    if d.bench_changes:
+        lines.append(f"Benchmarks beyond their noise ({len(d.bench_changes)}):")
+        for ch in d.bench_changes:
+            word = "slower" if ch.after_ns > ch.before_ns else "faster"
+            lines.append(f"  {ch.name:<44} {bench.human_ns(ch.before_ns)} -> "
+                         f"{bench.human_ns(ch.after_ns)} ({ch.percent:+.1f} %, {word}; "
+                         f"noise ±{bench.human_ns(ch.noise_ns)})")
+    if d.bench_note:
+        lines.append(d.bench_note)
+    lines.append(f"{d.unchanged} rows unchanged.")
+    return lines
+
+
+def render_text(diffs: list[ColumnDiff], notes: list[str], baseline: str) -> str:
+    lines: list[str] = []
+    for d in diffs:
+        lines += render_column(d) + [""]
+    lines += [f"note: {n}" for n in notes]
+    count = sum(len(d.regressions) for d in diffs)
+    if not diffs:
+        lines.append(f"Nothing to compare with {baseline}: no column in common.")
+    elif count == 0:
+        lines.append(f"No regressions compared to {baseline}.")
+    else:
+        lines.append(f"{count} regression{'s' if count != 1 else ''} compared to {baseline}.")
+    return "\n".join(lines) + "\n"
