@@ -1,0 +1,1 @@
+"""ckc VM runner: fetch kernels, build an initramfs, boot QEMU, collect results JSON."""

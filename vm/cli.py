@@ -1,0 +1,170 @@
+"""`ckc vm`: run the suites on a matrix of kernels × cgroup modes in QEMU.
+
+    python3 -m vm.cli                          # default matrix (4 kernels × v1, v2)
+    python3 -m vm.cli --kernels 5.10,6.12,/path/vmlinuz --modes v1,v2,hybrid --jobs 2
+    python3 -m vm.cli --list                   # known kernels and what is cached
+
+Bad input is one line on stderr and exit status 2, before anything is fetched or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from vm import aptsrc, initramfs, kernels, qemu, runner
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class UsageError(Exception):
+    """Input that cannot be run; the message is the one line shown."""
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ckc vm", description=__doc__.split("\n")[0])
+    p.add_argument("--kernels", help="comma list: matrix names (bullseye or 5.10, ...) or "
+                   "paths to a vmlinuz[:modules dir]; default: the default matrix")
+    p.add_argument("--modes", default="v1,v2", help="comma list of v1, v2, hybrid")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="VMs at once")
+    p.add_argument("--timeout", type=int, default=300, help="seconds per VM")
+    p.add_argument("--append", default="", help="extra kernel command-line arguments")
+    p.add_argument("--out", type=Path, default=Path("out/vm"), help="results directory")
+    p.add_argument("--build", type=Path, default=None,
+                   help="build directory holding suites/ckc-suite-* (default: build/)")
+    p.add_argument("--suites", help="comma list of suite areas (default: every one built)")
+    p.add_argument("--bench", action="store_true", help="also run bench/ckc-bench-* binaries")
+    p.add_argument("--memory", type=int, default=1024, help="MiB per VM")
+    p.add_argument("--cpus", type=int, default=1, help="vCPUs per VM")
+    p.add_argument("--refresh", action="store_true", help="re-resolve kernels through apt")
+    p.add_argument("--list", action="store_true", help="show known kernels and the cache")
+    return p.parse_args(argv)
+
+
+def split(text: str | None) -> list[str]:
+    return [w.strip() for w in (text or "").split(",") if w.strip()]
+
+
+def check_modes(modes: list[str]) -> list[str]:
+    for mode in modes:
+        if mode not in qemu.CGROUP_MODES:
+            raise UsageError(f"unknown mode '{mode}'; known: {', '.join(qemu.CGROUP_MODES)}")
+    if not modes:
+        raise UsageError("no cgroup mode given")
+    return modes
+
+
+def discover(build: Path, pattern: str, prefix: str) -> dict[str, Path]:
+    found = sorted(p for p in build.glob(pattern) if p.is_file() and os.access(p, os.X_OK))
+    return {p.name.removeprefix(prefix): p for p in found}
+
+
+def find_payload(args: argparse.Namespace) -> initramfs.Payload:
+    build = args.build or REPO / "build"
+    suites = discover(build, "suites/ckc-suite-*", "ckc-suite-")
+    wanted = split(args.suites)
+    for name in wanted:
+        if name not in suites:
+            known = ", ".join(suites) or "none"
+            raise UsageError(f"suite '{name}' not built in {build}/suites (built: {known})")
+    if wanted:
+        suites = {n: suites[n] for n in wanted}
+    if not suites:
+        raise UsageError(f"no suite binaries in {build}/suites; build first "
+                         f"(cmake -S . -B {build} -G Ninja && cmake --build {build})")
+    benches = {}
+    if args.bench:
+        benches = {f"bench-{n}": p for n, p in discover(build, "bench/ckc-bench-*",
+                                                          "ckc-bench-").items()}
+    return initramfs.Payload(suites=suites, benches=benches)
+
+
+def ensure_tools() -> str:
+    """Path of qemu-system-x86_64; installed through apt when missing and we are root."""
+    missing = [] if qemu.find_qemu() else ["qemu-system-x86"]
+    if not any(Path(b).exists() for b in initramfs.BUSYBOX_CANDIDATES):
+        missing.append("busybox-static")
+    if shutil.which("depmod") is None and not Path("/usr/sbin/depmod").exists():
+        missing.append("kmod")
+    if missing:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            raise UsageError(f"{qemu.QEMU_BINARY} or helpers missing ({', '.join(missing)}) and "
+                             "no way to install them (need root and apt-get)")
+        print(f"ckc vm: installing {' '.join(missing)}", file=sys.stderr)
+        proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                               *missing], stdout=sys.stderr)
+        if proc.returncode != 0:
+            raise UsageError(f"could not install {' '.join(missing)} with apt-get")
+    found = qemu.find_qemu()
+    if found is None:
+        raise UsageError(f"{qemu.QEMU_BINARY} not found")
+    return found
+
+
+def show_list() -> int:
+    entries, default, _ = kernels.load_matrix()
+    print("known kernels (default: " + ", ".join(default) + "):")
+    for entry in entries:
+        cached = kernels.cached_kernel(entry)
+        where = f"cached: {cached.release} ({cached.package})" if cached else "not cached"
+        alias = f" [{', '.join(entry.aliases)}]" if entry.aliases else ""
+        print(f"  {entry.name}{alias}: {entry.metapackage}/{entry.suite}, {where}")
+    print(f"cache: {kernels.cache_root()}")
+    print("local kernels: --kernels /path/vmlinuz[:/path/lib/modules/<release>]")
+    return 0
+
+
+def make_config(args: argparse.Namespace) -> runner.RunConfig:
+    """Validate everything, then fetch kernels; raises UsageError on bad input."""
+    entries, default, modules = kernels.load_matrix()
+    specs = split(args.kernels) or default
+    modes = check_modes(split(args.modes))
+    if args.jobs < 1 or args.timeout < 10:
+        raise UsageError("--jobs must be ≥ 1 and --timeout ≥ 10 seconds")
+    try:
+        kernels.check_specs(specs, entries)
+    except kernels.KernelError as err:
+        raise UsageError(str(err)) from err
+    payload = find_payload(args)
+    qemu_path = ensure_tools()
+    say = lambda msg: print(f"ckc vm: {msg}", file=sys.stderr, flush=True)
+    try:
+        chosen = kernels.resolve(specs, entries, refresh=args.refresh, log=say)
+    except (aptsrc.AptError, kernels.KernelError) as err:
+        raise UsageError(str(err)) from err
+    return runner.RunConfig(
+        kernels=chosen, modes=modes, payload=payload, modules=modules, out=args.out,
+        jobs=args.jobs, timeout=args.timeout, append=args.append.split(),
+        accel=qemu.choose_accel(), memory_mib=args.memory, cpus=args.cpus, qemu=qemu_path)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.list:
+        return show_list()
+    try:
+        cfg = make_config(args)
+    except UsageError as err:
+        print(f"ckc vm: {err}", file=sys.stderr)
+        return 2
+    try:
+        merged = runner.run(cfg, log=lambda m: print(f"ckc vm: {m}", file=sys.stderr))
+    except KeyboardInterrupt:
+        print("ckc vm: interrupted; VMs stopped", file=sys.stderr)
+        return 130
+    except initramfs.InitramfsError as err:
+        print(f"ckc vm: {err}", file=sys.stderr)
+        return 2
+    lost = sum(r["outcome"] in ("crash", "timeout", "fail")
+               for run in merged["runs"] for r in run["results"])
+    print(f"ckc vm: {len(merged['runs'])} runs written to {cfg.out}/vm-merged.json"
+          f" ({lost} failed/crashed/timed-out results)", file=sys.stderr)
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

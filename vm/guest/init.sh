@@ -1,0 +1,155 @@
+#!/bin/sh
+# ckc guest init (busybox sh). Runs as PID 1 from the initramfs that vm/initramfs.py builds:
+# mounts the pseudo file systems, loads the modules listed in /ckc/modules.list (dependencies
+# first, uncompressed), mounts the cgroup mode named by ckc.mode= on the kernel command line,
+# sets up zram swap and loop devices, runs every suite in /ckc/suites.list with a time limit and
+# sends each results file to the host over the second serial port (/dev/ttyS1), framed as
+#   CKC-FILE <name> <exit status> <timed out 0|1>
+#   <base64 of the gzipped file>
+#   CKC-END <name>
+# then CKC-DONE, and powers off. Console (ttyS0) gets the progress lines the host watches.
+
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib
+export HOME=/root
+export GTEST_COLOR=no
+
+say() { echo "ckc-init: $*"; }
+
+mount_pseudo() {
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev 2>/dev/null || mount -t tmpfs -o mode=755 dev /dev
+	mkdir -p /dev/pts /dev/shm /dev/mqueue /tmp /run /root
+	mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+	mount -t tmpfs -o mode=1777 shm /dev/shm
+	mount -t mqueue mqueue /dev/mqueue 2>/dev/null
+	mount -t tmpfs -o mode=1777 tmp /tmp
+	mount -t tmpfs -o mode=755 run /run
+	mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+	mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	ln -sf /proc/self/fd /dev/fd
+	ip link set lo up
+	hostname ckc-guest
+}
+
+read_cmdline() {
+	MODE=v2 ACCEL=tcg SUITE_TIMEOUT=600
+	for word in $(cat /proc/cmdline); do
+		case "$word" in
+		ckc.mode=*) MODE=${word#ckc.mode=} ;;
+		ckc.accel=*) ACCEL=${word#ckc.accel=} ;;
+		ckc.timeout=*) SUITE_TIMEOUT=${word#ckc.timeout=} ;;
+		esac
+	done
+}
+
+load_modules() {
+	[ -f /ckc/modules.list ] || return 0
+	while read -r file params; do
+		[ -n "$file" ] || continue
+		# shellcheck disable=SC2086 # params are separate words on purpose
+		insmod "/ckc/modules/$file" $params 2>/dev/null || say "insmod $file failed"
+	done < /ckc/modules.list
+}
+
+v1_controllers() {
+	# /proc/cgroups: name hierarchy num_cgroups enabled
+	while read -r name _ _ enabled; do
+		case "$name" in '#'*) continue ;; esac
+		[ "$enabled" = 1 ] && echo "$name"
+	done < /proc/cgroups
+}
+
+mount_v1() {
+	mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+	for c in $(v1_controllers); do
+		mkdir -p "/sys/fs/cgroup/$c"
+		if ! mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" 2>/dev/null; then
+			say "cgroup v1 controller $c not mountable"
+			rmdir "/sys/fs/cgroup/$c"
+		fi
+	done
+}
+
+mount_v2() {
+	where=$1
+	mkdir -p "$where"
+	mount -t cgroup2 -o nsdelegate cgroup2 "$where" || { say "cgroup2 mount failed"; return; }
+	for c in $(cat "$where/cgroup.controllers"); do
+		echo "+$c" > "$where/cgroup.subtree_control" 2>/dev/null || say "cannot enable $c"
+	done
+}
+
+setup_cgroups() {
+	case "$MODE" in
+	v1) mount_v1 ;;
+	v2) mount_v2 /sys/fs/cgroup ;;
+	hybrid) mount_v1; mount_v2 /sys/fs/cgroup/unified ;;
+	*) say "unknown cgroup mode $MODE" ;;
+	esac
+	say "cgroup mode $MODE: $(ls /sys/fs/cgroup | tr '\n' ' ')"
+}
+
+setup_swap_and_loop() {
+	if [ -e /sys/block/zram0/disksize ]; then
+		echo 256M > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
+			swapon /dev/zram0 || say "zram swap failed"
+	else
+		say "no zram device"
+	fi
+	for i in 0 1 2 3 4 5 6 7; do
+		[ -e "/dev/loop$i" ] || mknod "/dev/loop$i" b 7 "$i" 2>/dev/null
+	done
+}
+
+ship() { # name status timed_out file
+	if [ -f "$4" ]; then
+		{ echo "CKC-FILE $1 $2 $3"; gzip -c "$4" | base64; echo "CKC-END $1"; } > /dev/ttyS1
+	else
+		echo "CKC-NOFILE $1 $2 $3" > /dev/ttyS1
+	fi
+}
+
+run_list() { # list kind
+	[ -f "$1" ] || return 0
+	while read -r name bin; do
+		[ -n "$name" ] || continue
+		out="/tmp/ckc-results/$name.json"
+		if [ "$2" = bench ]; then
+			arg1="--benchmark_out=$out" arg2=--benchmark_out_format=json
+		else
+			arg1="--ckc-results=$out" arg2=
+		fi
+		say "running $name"
+		start=$(date +%s)
+		(cd /tmp && CKC_MACHINE_ACCEL=$ACCEL timeout "$SUITE_TIMEOUT" "$bin" "$arg1" ${arg2:+"$arg2"}) \
+			< /dev/null
+		status=$?
+		timed_out=0
+		[ $(($(date +%s) - start)) -ge "$SUITE_TIMEOUT" ] && timed_out=1
+		say "finished $name status $status timed_out $timed_out"
+		ship "$name" "$status" "$timed_out" "$out"
+	done < "$1"
+}
+
+main() {
+	mount_pseudo
+	read_cmdline
+	say "booted $(uname -r), mode $MODE"
+	load_modules
+	setup_cgroups
+	setup_swap_and_loop
+	mkdir -p /tmp/ckc-results
+	run_list /ckc/suites.list suite
+	run_list /ckc/bench.list bench
+	echo "CKC-DONE" > /dev/ttyS1
+	say "done"
+	sync
+	poweroff -f
+}
+
+main
+# poweroff -f does not return; should it fail, a panic (panic=-1) still ends the VM.
+exit 1

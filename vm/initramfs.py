@@ -1,0 +1,149 @@
+"""Build the guest initramfs: busybox-static, suite binaries and their libraries, the kernel's
+modules the suites need (uncompressed, dependency-ordered), the init script, /etc files.
+
+One initramfs per kernel (modules differ); the cgroup mode and accelerator go on the kernel
+command line, so the same image serves every mode.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vm import elfdeps, modules
+from vm.cpio import CpioWriter
+from vm.kernels import Kernel
+
+INIT_SCRIPT = Path(__file__).parent / "guest" / "init.sh"
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+MODULE_PARAMS = {"loop": "max_loop=8", "zram": "num_devices=1"}
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What goes into the guest: name → host binary, for suites and benchmarks."""
+
+    suites: dict[str, Path]
+    benches: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class BuildReport:
+    """What the initramfs ended up holding, for logs and tests."""
+
+    modules: list[str] = field(default_factory=list)
+    missing_modules: list[str] = field(default_factory=list)
+    libraries: list[str] = field(default_factory=list)
+    size: int = 0
+
+
+class InitramfsError(RuntimeError):
+    """The initramfs cannot be built (no busybox, a library not found, ...)."""
+
+
+def find_busybox() -> Path:
+    for candidate in BUSYBOX_CANDIDATES:
+        path = Path(candidate)
+        if path.is_file() and not elfdeps.shared_libraries(path):
+            return path
+    raise InitramfsError("a static busybox is needed (apt-get install busybox-static)")
+
+
+def busybox_applets(busybox: Path) -> list[str]:
+    out = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True,
+                         check=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def add_base(cpio: CpioWriter, busybox: Path) -> None:
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "run", "root",
+              "etc", "mnt", "var/tmp", "lib/x86_64-linux-gnu"):
+        cpio.add_dir(d)
+    cpio.add_chardev("dev/console", 5, 1)
+    cpio.add_chardev("dev/null", 1, 3, 0o666)
+    cpio.add_file("bin/busybox", busybox.read_bytes(), 0o755)
+    for applet in busybox_applets(busybox):
+        if applet != "bin/busybox":
+            depth = applet.count("/")
+            cpio.add_symlink(applet, "../" * depth + "bin/busybox")
+    cpio.add_symlink("lib64", "lib")
+    cpio.add_file("init", INIT_SCRIPT.read_bytes(), 0o755)
+    cpio.add_file("etc/passwd", PASSWD.encode())
+    cpio.add_file("etc/group", GROUP.encode())
+    cpio.add_file("etc/hosts", b"127.0.0.1 localhost ckc-guest\n::1 localhost\n")
+
+
+def add_payload(cpio: CpioWriter, payload: Payload, report: BuildReport) -> None:
+    binaries = [*payload.suites.values(), *payload.benches.values()]
+    try:
+        libs = elfdeps.libraries_for(binaries)
+    except elfdeps.ElfError as err:
+        raise InitramfsError(str(err)) from err
+    for lib in libs:
+        if lib.path.startswith("/lib64/"):
+            # /lib64 is a link to /lib in the guest; keep the loader at its PT_INTERP path.
+            cpio.add_file("lib/" + lib.path.removeprefix("/lib64/"), lib.source.read_bytes(),
+                          0o755)
+        else:
+            cpio.add_file(lib.path, lib.source.read_bytes(), 0o755)
+        report.libraries.append(lib.path)
+    for kind, table in (("suites", payload.suites), ("bench", payload.benches)):
+        lines = []
+        for name, path in table.items():
+            cpio.add_file(f"ckc/bin/{path.name}", path.read_bytes(), 0o755)
+            lines.append(f"{name} /ckc/bin/{path.name}\n")
+        cpio.add_file(f"ckc/{kind}.list", "".join(lines).encode())
+
+
+def add_modules(cpio: CpioWriter, kernel: Kernel, wanted: list[str], cache_dir: Path,
+                report: BuildReport) -> None:
+    if kernel.modules_dir is None:
+        report.missing_modules = list(wanted)
+        cpio.add_file("ckc/modules.list", b"")
+        return
+    dep_cache = cache_dir / f"modules.dep-{kernel.release}" if kernel.package else None
+    deps = modules.parse_modules_dep(modules.modules_dep_text(kernel.modules_dir, dep_cache))
+    loads, missing = modules.resolve_order(wanted, deps)
+    lines = []
+    for load in loads:
+        data = modules.decompressed_bytes(kernel.modules_dir / load.relpath)
+        cpio.add_file(f"ckc/modules/{modules.guest_name(load)}", data)
+        params = MODULE_PARAMS.get(load.name, "")
+        lines.append(f"{modules.guest_name(load)} {params}".rstrip() + "\n")
+        report.modules.append(load.name)
+    report.missing_modules = missing
+    cpio.add_file("ckc/modules.list", "".join(lines).encode())
+    if kernel.config is not None:
+        cpio.add_file(f"boot/config-{kernel.release}", kernel.config.read_bytes())
+
+
+def build(kernel: Kernel, payload: Payload, wanted_modules: list[str], out: Path,
+          cache_dir: Path) -> BuildReport:
+    """Write a gzip-compressed newc initramfs for `kernel` to `out` (atomically)."""
+    report = BuildReport()
+    busybox = find_busybox()
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb",
+                                                   compresslevel=1, mtime=0) as gz:
+            cpio = CpioWriter(gz)  # type: ignore[arg-type]
+            add_base(cpio, busybox)
+            add_payload(cpio, payload, report)
+            add_modules(cpio, kernel, wanted_modules, cache_dir, report)
+            cpio.close()
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    report.size = out.stat().st_size
+    return report
+
+
+def have_tools() -> list[str]:
+    """Host tools the build needs that are missing."""
+    return [t for t in ("ldd",) if shutil.which(t) is None]

@@ -1,0 +1,229 @@
+"""Results of one VM: decode what the guest sent over its second serial port, add what only the
+host knows (accelerator, command line, vm object), and turn every test that did not report
+into a `crash` or `timeout` result carrying the console tail — never a silent gap."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+
+
+@dataclass
+class Shipped:
+    """One file the guest sent: name, the binary's exit status, whether its time ran out."""
+
+    name: str
+    status: int
+    timed_out: bool
+    doc: dict[str, Any] | None = None
+
+
+@dataclass
+class SerialStream:
+    """Everything decoded from the results serial log."""
+
+    files: dict[str, Shipped] = field(default_factory=dict)
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class VmOutcome:
+    """How the VM ended: `ok` (powered off after CKC-DONE), `crash` (exited early: panic, bad
+    init), `timeout` (killed by the host's time limit)."""
+
+    state: str
+    console_tail: str = ""
+
+
+def parse_serial(text: str) -> SerialStream:
+    stream = SerialStream()
+    current: Shipped | None = None
+    chunks: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip("\r\n\0 ")
+        words = line.split()
+        if line == "CKC-DONE":
+            stream.done = True
+        elif len(words) == 4 and words[0] in ("CKC-FILE", "CKC-NOFILE"):
+            shipped = Shipped(words[1], _int(words[2]), words[3] == "1")
+            stream.files[shipped.name] = shipped
+            current, chunks = (shipped, []) if words[0] == "CKC-FILE" else (None, [])
+        elif words[:1] == ["CKC-END"] and current is not None:
+            current.doc = _decode("".join(chunks))
+            current = None
+        elif current is not None:
+            chunks.append(line)
+    return stream
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+def _decode(payload: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(gzip.decompress(base64.b64decode(payload)))
+    except (binascii.Error, OSError, EOFError, ValueError):
+        return None  # cut short: the VM died while sending
+    return data if isinstance(data, dict) else None
+
+
+def console_tail(log: Path, lines: int = TAIL_LINES) -> str:
+    try:
+        text = log.read_bytes()[-64 * 1024:].decode(errors="replace")
+    except OSError:
+        return ""
+    tail = "\n".join(l.rstrip("\r") for l in text.splitlines()[-lines:])
+    return tail[-TAIL_CHARS:]
+
+
+def parse_test_list(text: str) -> list[str]:
+    """`--gtest_list_tests` output → ["Suite.Test", ...] (parameter comments dropped)."""
+    tests: list[str] = []
+    suite = ""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if not raw.startswith(" "):
+            suite = line.strip()
+        elif suite:
+            tests.append(suite + line.strip())
+    return tests
+
+
+def missing_entry(test: str, suite: str, outcome: str, details: str) -> dict[str, Any]:
+    return {"id": "", "test": test, "suite": suite, "outcome": outcome, "reason": "",
+            "details": details, "source": "", "duration_ms": 0}
+
+
+def suite_results(suite: str, listed: list[str], shipped: Shipped | None,
+                  vm: VmOutcome) -> list[dict[str, Any]]:
+    """Results of one suite in one VM, with every listed test present."""
+    got: list[dict[str, Any]] = []
+    if shipped is not None and shipped.doc is not None:
+        got = [dict(r) for r in shipped.doc.get("results", [])]
+    timed_out = shipped.timed_out if shipped is not None else vm.state == "timeout"
+    if timed_out:
+        for entry in got:
+            # The binary records a test as `crash` when it starts; if the time limit killed it
+            # there, it was the one running out of time.
+            if entry.get("outcome") == "crash":
+                entry["outcome"] = "timeout"
+                entry["details"] = _join(entry.get("details", ""), "suite time limit reached")
+    lost = "timeout" if timed_out else "crash"
+    why = _why(suite, shipped, vm)
+    reported = {r.get("test") for r in got}
+    for test in listed:
+        if test not in reported:
+            got.append(missing_entry(test, suite, lost, why))
+    if not listed and not got:
+        got.append(missing_entry(suite, suite, "crash", why))
+    return got
+
+
+def _why(suite: str, shipped: Shipped | None, vm: VmOutcome) -> str:
+    if shipped is None:
+        head = {"timeout": f"VM time limit reached before {suite} reported",
+                "crash": f"VM ended before {suite} reported"}.get(vm.state,
+                                                                 f"{suite} sent no results")
+    elif shipped.timed_out:
+        head = f"{suite}: suite time limit reached before this test ran"
+    else:
+        head = f"{suite} exited with status {shipped.status} before this test ran"
+    return _join(head, "console tail:\n" + vm.console_tail if vm.console_tail else "")
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}\n{b}" if a and b else a or b
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.rename(path)
+
+
+@dataclass(frozen=True)
+class VmIdentity:
+    """What the host knows about a VM, recorded whatever the guest sent."""
+
+    kernel: str          # matrix name or path
+    release: str
+    mode: str
+    accel: str
+    cmdline: str
+    append: str
+    suites: dict[str, list[str]]  # suite name → tests it lists
+
+
+def skeleton(ident: VmIdentity) -> dict[str, Any]:
+    """A results document for a VM none of whose suites wrote one."""
+    return {
+        "schema": SCHEMA,
+        "run": {"id": "", "started": None, "finished": None, "tool_version": "",
+                "suites": [], "argv": []},
+        "kernel": {"release": ident.release, "version": "", "arch": "x86_64",
+                   "config_source": "", "cmdline": ident.cmdline, "cgroup_mode": ident.mode,
+                   "lsms": [], "swap": {"total_kib": 0, "free_kib": 0, "devices": 0}},
+        "machine": {"accel": ident.accel, "cpus": 0, "memory_kib": 0},
+        "results": [],
+        "benchmarks": [],
+    }
+
+
+def run_document(ident: VmIdentity, stream: SerialStream, vm: VmOutcome,
+                 timings: dict[str, float]) -> dict[str, Any]:
+    """One results JSON for the VM: the suites' documents merged, gaps filled, vm object set."""
+    suite_docs = [stream.files[s].doc for s in ident.suites
+                  if s in stream.files and stream.files[s].doc is not None]
+    doc = json.loads(json.dumps(suite_docs[0])) if suite_docs else skeleton(ident)
+    doc["schema"] = SCHEMA
+    results: list[dict[str, Any]] = []
+    for suite, listed in ident.suites.items():
+        results += suite_results(suite, listed, stream.files.get(suite), vm)
+    doc["results"] = results
+    doc.setdefault("run", {})["suites"] = list(ident.suites)
+    doc["benchmarks"] = _benchmarks(stream)
+    doc.setdefault("machine", {})["accel"] = ident.accel
+    kernel = doc.setdefault("kernel", {})
+    kernel["cmdline"] = kernel.get("cmdline") or ident.cmdline
+    kernel.setdefault("release", ident.release)
+    lost = any(r["outcome"] in ("crash", "timeout") for r in results)
+    doc["vm"] = {"kernel": ident.kernel, "mode": ident.mode, "append": ident.append,
+                 "state": vm.state, "timings": {k: round(v, 2) for k, v in timings.items()}}
+    if lost or vm.state != "ok":
+        doc["vm"]["console_tail"] = vm.console_tail
+    return doc
+
+
+def _benchmarks(stream: SerialStream) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for name, shipped in stream.files.items():
+        if name.startswith("bench-") and shipped.doc is not None:
+            entries += shipped.doc.get("benchmarks", [])
+    return entries
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The merged file: {"schema": 1, "runs": [...]}. Catalogue IDs missing from synthesized
+    crash/timeout entries are filled in from runs where the same test reported one."""
+    ids = {r["test"]: r["id"] for run in runs for r in run.get("results", []) if r.get("id")}
+    for run in runs:
+        for entry in run.get("results", []):
+            if not entry.get("id") and entry.get("test") in ids:
+                entry["id"] = ids[entry["test"]]
+    return {"schema": SCHEMA, "runs": runs}

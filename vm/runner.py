@@ -1,0 +1,241 @@
+"""Run the suites in one VM per (kernel, cgroup mode), in parallel, each with a time limit.
+
+Per VM the out dir gets `<vm>.json` (results, schema 1 + `vm` object) and `<vm>.console.log`;
+`vm-merged.json` holds all of them. QEMU processes are killed on time-out and on Ctrl-C, and the
+temporary directory holding the initramfs images is removed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vm import initramfs, qemu, results
+from vm.kernels import Kernel, cache_root
+
+POLL_S = 0.25
+BOOT_MARK = b"ckc-init: booted"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    kernels: list[Kernel]
+    modes: list[str]
+    payload: initramfs.Payload
+    modules: list[str]
+    out: Path
+    jobs: int = 2
+    timeout: int = 300
+    append: list[str] = field(default_factory=list)
+    accel: str = "tcg"
+    memory_mib: int = 1024
+    cpus: int = 1
+    qemu: str = qemu.QEMU_BINARY
+
+
+@dataclass(frozen=True)
+class VmJob:
+    name: str
+    kernel: Kernel
+    mode: str
+    initrd: Path
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(text).name if "/" in text else text)
+
+
+def list_tests(binary: Path) -> list[str]:
+    """The tests a suite binary would run, asked on the host (listing touches no kernel API)."""
+    try:
+        proc = subprocess.run([str(binary), "--gtest_list_tests"], capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return results.parse_test_list(proc.stdout) if proc.returncode == 0 else []
+
+
+class Progress:
+    """One stderr line per VM state change: booting, running <suite>, done (<outcome>)."""
+
+    def __init__(self, total: int) -> None:
+        self._lock = threading.Lock()
+        self._total = total
+        self._finished = 0
+        self._start = time.monotonic()
+
+    def say(self, vm: str, state: str, final: bool = False) -> None:
+        with self._lock:
+            self._finished += final
+            elapsed = time.monotonic() - self._start
+            print(f"ckc vm [{self._finished}/{self._total} done, {elapsed:5.1f}s] {vm}: {state}",
+                  file=sys.stderr, flush=True)
+
+
+class Vms:
+    """Registry of running QEMU processes so that Ctrl-C can kill them all."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def start(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self.stopping.is_set():
+                raise KeyboardInterrupt
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, start_new_session=True)
+            self._procs.add(proc)
+            return proc
+
+    def forget(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> None:
+        self.stopping.set()
+        with self._lock:
+            for proc in self._procs:
+                _kill(proc)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def suite_timeout(cfg: RunConfig) -> int:
+    """Guest time limit per binary: the VM's limit less boot time, shared among binaries, so a
+    hanging test is cut by the guest (keeping earlier results) before the host kills the VM."""
+    binaries = max(1, len(cfg.payload.suites) + len(cfg.payload.benches))
+    return max(10, (cfg.timeout - 45) // binaries)
+
+
+def vm_config(cfg: RunConfig, job: VmJob, console: Path, serial: Path) -> qemu.VmConfig:
+    return qemu.VmConfig(kernel=job.kernel.vmlinuz, initrd=job.initrd, console_log=console,
+                         results_log=serial, mode=job.mode, accel=cfg.accel,
+                         memory_mib=cfg.memory_mib, cpus=cfg.cpus,
+                         suite_timeout=suite_timeout(cfg), append=cfg.append)
+
+
+def watch(proc: subprocess.Popen[bytes], console: Path, deadline: float, name: str,
+          progress: Progress, vms: Vms) -> tuple[str, float]:
+    """Wait for the VM, reporting state changes; ('ok'|'exited'|'timeout', boot seconds)."""
+    start, booted, state = time.monotonic(), 0.0, ""
+    while proc.poll() is None:
+        if vms.stopping.is_set():
+            raise KeyboardInterrupt
+        if time.monotonic() > deadline:
+            _kill(proc)
+            return "timeout", booted
+        text = _read(console)
+        if not booted and BOOT_MARK in text:
+            booted = time.monotonic() - start
+        running = re.findall(rb"ckc-init: running (\S+)", text)
+        now = f"running {running[-1].decode()}" if running else "booting"
+        if now != state:
+            state = now
+            progress.say(name, state)
+        time.sleep(POLL_S)
+    if not booted and BOOT_MARK in _read(console):
+        booted = time.monotonic() - start
+    return "exited", booted
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Progress,
+           vms: Vms) -> dict[str, Any]:
+    console = cfg.out / f"{job.name}.console.log"
+    serial = Path(tempfile.mkstemp(prefix=f"ckc-{job.name}-", suffix=".serial")[1])
+    try:
+        vcfg = vm_config(cfg, job, console, serial)
+        start = time.monotonic()
+        proc = vms.start(qemu.build_argv(vcfg, cfg.qemu))
+        try:
+            state, booted = watch(proc, console, start + cfg.timeout, job.name, progress, vms)
+        finally:
+            _kill(proc)
+            vms.forget(proc)
+        total = time.monotonic() - start
+        stream = results.parse_serial(serial.read_bytes().decode(errors="replace"))
+    finally:
+        serial.unlink(missing_ok=True)
+    if state == "exited":
+        state = "ok" if stream.done else "crash"
+    outcome = results.VmOutcome(state, results.console_tail(console))
+    if state == "crash" and proc.stderr is not None:
+        qemu_err = proc.stderr.read().decode(errors="replace").strip()
+        if qemu_err and not outcome.console_tail:
+            outcome = results.VmOutcome(state, "qemu: " + qemu_err[-results.TAIL_CHARS:])
+    ident = results.VmIdentity(
+        kernel=job.kernel.name, release=job.kernel.release, mode=job.mode, accel=cfg.accel,
+        cmdline=" ".join(qemu.kernel_cmdline(vcfg)), append=" ".join(cfg.append), suites=tests)
+    timings = {"boot_s": booted, "tests_s": max(0.0, total - booted) if booted else 0.0,
+               "total_s": total}
+    doc = results.run_document(ident, stream, outcome, timings)
+    results.write_json_atomic(cfg.out / f"{job.name}.json", doc)
+    progress.say(job.name, f"done ({_summary(doc)}, {total:.1f}s)", final=True)
+    return doc
+
+
+def _summary(doc: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for entry in doc["results"]:
+        counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+    text = " ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    return f"vm {doc['vm']['state']}: {text}"
+
+
+def build_images(cfg: RunConfig, workdir: Path, log) -> dict[str, Path]:
+    """One initramfs per kernel."""
+    images: dict[str, Path] = {}
+    for kernel in cfg.kernels:
+        path = workdir / f"{slug(kernel.name)}.initrd.gz"
+        report = initramfs.build(kernel, cfg.payload, cfg.modules, path,
+                                 cache_root() / "kernels")
+        log(f"{kernel.name} ({kernel.release}): initramfs {report.size // 1024} KiB, "
+            f"{len(report.modules)} modules"
+            + (f", not available: {' '.join(report.missing_modules)}"
+               if report.missing_modules else ""))
+        images[kernel.name] = path
+    return images
+
+
+def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
+    """Run the whole matrix; returns the merged document (also written to vm-merged.json)."""
+    tests = {name: list_tests(path) for name, path in cfg.payload.suites.items()}
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    vms = Vms()
+    with tempfile.TemporaryDirectory(prefix="ckc-vm-") as tmp:
+        images = build_images(cfg, Path(tmp), log)
+        jobs = [VmJob(f"{slug(k.name)}-{m}", k, m, images[k.name])
+                for k in cfg.kernels for m in cfg.modes]
+        progress = Progress(len(jobs))
+        pool = ThreadPoolExecutor(max_workers=max(1, cfg.jobs))
+        try:
+            futures = [pool.submit(run_vm, cfg, job, tests, progress, vms) for job in jobs]
+            runs = [f.result() for f in futures]
+        except BaseException:
+            vms.kill_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+    merged = results.merge_runs(runs)
+    results.write_json_atomic(cfg.out / "vm-merged.json", merged)
+    return merged
