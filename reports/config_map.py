@@ -68,7 +68,7 @@ OPTIONS: tuple[ConfigOption, ...] = (
     _o("CONFIG_BFQ_GROUP_IOSCHED", "Control groups", "BFQ group scheduling (weights)",
        "io.weight"),
     _o("CONFIG_CGROUP_PIDS", "Control groups", "pids controller", "pids.max"),
-    _o("CONFIG_CGROUP_FREEZER", "Control groups", "freezer controller (v1)", "freezer.*", "v1"),
+    _o("CONFIG_CGROUP_FREEZER", "Control groups", "freezer controller", "freezer.*", "v1"),
     _o("CONFIG_CGROUP_DEVICE", "Control groups", "devices controller", "devices.allow-list"),
     _o("CONFIG_CGROUP_BPF", "Control groups", "BPF programs on cgroups (v2 devices)",
        "devices.allow-list", "v2"),

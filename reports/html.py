@@ -162,6 +162,47 @@ def banners(errors: list[str], cat: Catalogue) -> str:
     return "".join(out)
 
 
+def differences(matrix: Matrix, row_ids: list[str]) -> dict[tuple[str, str, str], list[str]]:
+    """(column, outcome, reason) -> rows where that column is worse than the row's usual outcome.
+
+    Departures to `pass` are left out: the question a reader asks is why a row did not pass.
+    """
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for row_id in row_ids:
+        outcomes = row_outcomes(matrix, row_id)
+        if not row_differs(outcomes):
+            continue
+        counts = Counter(outcomes)
+        usual = max(counts, key=lambda o: (counts[o], o == "pass"))
+        for col, outcome in zip(matrix.columns, outcomes):
+            if outcome != usual and outcome != "pass":
+                cell = matrix.cells.get(row_id, {}).get(col.key)
+                reason = cell.reason if cell else ""
+                groups.setdefault((col.key, outcome, reason), []).append(row_id)
+    return groups
+
+
+def why_differ(matrix: Matrix, row_ids: list[str]) -> str:
+    groups = differences(matrix, row_ids)
+    if not groups:
+        return '<p class="banner info">Every row has the same outcome in every column.</p>'
+    order = {c.key: i for i, c in enumerate(matrix.columns)}
+    lines = []
+    for (key, outcome, reason), rows in sorted(groups.items(),
+                                               key=lambda kv: (order[kv[0][0]], -len(kv[1]))):
+        shown = ", ".join(rows[:6]) + (f", … (+{len(rows) - 6})" if len(rows) > 6 else "")
+        evidence = explain_reason(reason)
+        lines.append(f'<tr><td class="nowrap">{escape(key)}</td><td><span class="sym o-{outcome}">'
+                     f'{SYMBOLS[outcome]}</span>&nbsp;{LABELS[outcome]}</td>'
+                     f'<td><code>{escape(reason)}</code><br><small>{escape(evidence)}</small>'
+                     f'</td><td>{len(rows)}</td><td><small>{escape(shown)}</small></td></tr>')
+    return ('<details id="why" open><summary><b>Why rows differ</b>: where a column did not pass '
+            'a row that most columns agree on, grouped by reason</summary><div class="scroll">'
+            '<table class="plain">'
+            '<tr><th>Kernel/mode</th><th>Outcome</th><th>Reason (config evidence)</th>'
+            f'<th>Rows</th><th>Which</th></tr>{"".join(lines)}</table></div></details>')
+
+
 def legend() -> str:
     items = "".join(f'<span><span class="sym o-{o}">{SYMBOLS[o]}</span> {LABELS[o]}</span>'
                     for o in (*OUTCOMES, "none"))
@@ -191,7 +232,61 @@ def render_report(matrix: Matrix, cat: Catalogue, errors: list[str] | None = Non
              '<button type="button" class="close" id="details-close" aria-label="close">×'
              '</button><div id="details-body"></div></aside>')
     body = (f'<header><h1>{escape(title)}</h1>{meta}{banners(errors or [], cat)}{legend()}'
-            f'</header>{filters(areas)}{table}{panel}{charts.benchmarks_section(matrix)}')
+            f'{why_differ(matrix, row_ids)}</header>{filters(areas)}{table}{panel}{charts.benchmarks_section(matrix)}')
     script = (f'<script type="application/json" id="ckc-data">'
               f'{data_island(matrix, cat, areas)}</script><script>{asset("report.js")}</script>')
     return page(title, body, script)
+
+
+def _diff_rows(d: "ColumnDiff") -> str:
+    rows = []
+    for ch in d.changes:
+        old = ch.before.outcome if ch.before else "none"
+        new = ch.after.outcome if ch.after else "none"
+        cell = ch.after if ch.after and ch.after.outcome != "pass" else None
+        reason = cell.reason if cell else ""
+        seen = cell.details.splitlines()[0] if cell and cell.details else ""
+        rows.append(f'<tr class="change {ch.kind}"><td>{escape(ch.kind)}</td>'
+                    f'<td><code>{escape(ch.row_id)}</code></td>'
+                    f'<td><span class="sym o-{old}">{SYMBOLS[old]}</span> {LABELS[old]} → '
+                    f'<span class="sym o-{new}">{SYMBOLS[new]}</span> {LABELS[new]}</td>'
+                    f'<td><code>{escape(reason)}</code><br><small>'
+                    f'{escape(explain_reason(reason))}</small></td><td>{escape(seen)}</td></tr>')
+    return "".join(rows)
+
+
+def _bench_rows(d: "ColumnDiff") -> str:
+    from reports.bench import human_ns
+
+    return "".join(f'<tr><td>{escape(c.name)}</td><td>{human_ns(c.before_ns)}</td>'
+                   f'<td>{human_ns(c.after_ns)}</td><td>{c.percent:+.1f} %</td>'
+                   f'<td>±{human_ns(c.noise_ns)}</td></tr>' for c in d.bench_changes)
+
+
+def render_diff(diffs: list["ColumnDiff"], notes: list[str], baseline: str) -> str:
+    """The diff as one self-contained page (same CSS as the report, no script)."""
+    parts = [f'<h1>ckc diff against {escape(baseline)}</h1>']
+    for d in diffs:
+        parts.append(f'<h2>{escape(d.label_a)} → {escape(d.label_b)}</h2>')
+        if d.changes:
+            parts.append('<table class="plain diff"><tr><th>Change</th><th>Behaviour</th>'
+                         '<th>Outcome</th><th>Reason</th><th>What was seen</th></tr>'
+                         f'{_diff_rows(d)}</table>')
+        parts.append(f'<p>{d.unchanged} rows unchanged.</p>')
+        if d.bench_changes:
+            parts.append('<table class="plain"><tr><th>Benchmark</th><th>Before</th>'
+                         '<th>After</th><th>Change</th><th>Noise (95 %)</th></tr>'
+                         f'{_bench_rows(d)}</table>')
+        if d.bench_note:
+            parts.append(f'<p class="banner info">{escape(d.bench_note)}</p>')
+    parts += [f'<p class="banner info">{escape(n)}</p>' for n in notes]
+    count = sum(len(d.regressions) for d in diffs)
+    verdict = (f"No regressions compared to {baseline}." if count == 0 else
+               f"{count} regression{'s' if count != 1 else ''} compared to {baseline}.")
+    parts.append(f'<p id="verdict" class="banner{" info" if count == 0 else ""}">'
+                 f'{escape(verdict)}</p>')
+    return page(f"ckc diff against {baseline}", "".join(parts))
+
+
+if False:  # for type checkers only
+    from reports.diff import ColumnDiff  # noqa: F401

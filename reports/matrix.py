@@ -114,7 +114,20 @@ def _place(row: dict[str, Cell], key: str, cell: Cell) -> None:
     row[key] = cell
 
 
+def _unique(runs: list[Run]) -> list[Run]:
+    """Drops a run seen twice (a run file and the merged file that also holds it)."""
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for run in runs:
+        key = (run.run_id, column_key(run), run.started)
+        if key not in seen:
+            seen.add(key)
+            out.append(run)
+    return out
+
+
 def merge_runs(runs: list[Run]) -> Matrix:
+    runs = _unique(runs)
     matrix = Matrix(runs=list(runs))
     by_key: dict[str, Column] = {}
     for run in sorted(runs, key=lambda r: r.started):
