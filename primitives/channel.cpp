@@ -3,8 +3,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 
 namespace ckc {
 

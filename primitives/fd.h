@@ -50,6 +50,7 @@ class UniqueFd {
 [[nodiscard]] Result<std::string> ReadFile(std::string_view path);
 [[nodiscard]] Status WriteFile(std::string_view path, std::string_view data);
 // Writes `data` to a new file atomically: a temporary beside `path`, fsync, rename.
-[[nodiscard]] Status WriteFileAtomic(std::string_view path, std::string_view data, mode_t mode = 0644);
+[[nodiscard]] Status WriteFileAtomic(std::string_view path, std::string_view data,
+                                     mode_t mode = 0644);
 
 }  // namespace ckc

@@ -4,9 +4,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <ranges>
 #include <sstream>
 
@@ -109,17 +109,22 @@ const KernelConfig& RunningKernelConfig() {
 
 std::string_view CgroupModeName(CgroupMode mode) {
   switch (mode) {
-    case CgroupMode::kV1: return "v1";
-    case CgroupMode::kV2: return "v2";
-    case CgroupMode::kHybrid: return "hybrid";
-    case CgroupMode::kNone: break;
+    case CgroupMode::kV1:
+      return "v1";
+    case CgroupMode::kV2:
+      return "v2";
+    case CgroupMode::kHybrid:
+      return "hybrid";
+    case CgroupMode::kNone:
+      break;
   }
   return "none";
 }
 
 const CgroupMountPoint* CgroupLayout::V1Mount(std::string_view controller) const {
   for (const auto& m : mounts) {
-    if (m.version == 1 && std::ranges::find(m.controllers, controller) != m.controllers.end()) return &m;
+    if (m.version == 1 && std::ranges::find(m.controllers, controller) != m.controllers.end())
+      return &m;
   }
   return nullptr;
 }
@@ -173,8 +178,9 @@ CgroupLayout DetectCgroupLayout(std::string_view mountinfo) {
     m.version = fstype == "cgroup2" ? 2 : 1;
     if (m.version == 1) {
       for (std::string_view opt : Split(post[2], ',')) {
-        if (opt == "rw" || opt == "ro" || opt.starts_with("release_agent") || opt == "clone_children" ||
-            opt == "noprefix" || opt == "xattr" || opt == "cpuset_v2_mode" || opt == "favordynmods") {
+        if (opt == "rw" || opt == "ro" || opt.starts_with("release_agent") ||
+            opt == "clone_children" || opt == "noprefix" || opt == "xattr" ||
+            opt == "cpuset_v2_mode" || opt == "favordynmods") {
           continue;
         }
         m.controllers.emplace_back(opt);

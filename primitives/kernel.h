@@ -29,7 +29,7 @@ struct KernelRelease {
 enum class Tristate { kYes, kNo, kUnknown };
 
 struct KernelConfig {
-  std::string source;                        // where it was read from; empty if none was found
+  std::string source;                         // where it was read from; empty if none was found
   std::map<std::string, std::string> values;  // CONFIG_X -> "y", "m", "\"str\"", ...
   // kYes for =y or =m, kNo for "is not set" or absent from a config that was found,
   // kUnknown when no config was found at all.

@@ -7,8 +7,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -103,7 +103,9 @@ Status Child::Signal(int sig) {
 Result<ExitStatus> Child::Reap() {
   siginfo_t info{};
   for (;;) {
-    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED) == 0) break;
+    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED) ==
+        0)
+      break;
     if (errno == EINTR) continue;
     return ErrnoError("waitid", fmt::format("pid {}", pid_));
   }

@@ -25,9 +25,9 @@ namespace ckc {
 using namespace std::chrono_literals;
 
 struct ExitStatus {
-  bool exited = false;     // ended through exit(); `code` is valid
+  bool exited = false;  // ended through exit(); `code` is valid
   int code = 0;
-  bool signaled = false;   // killed by a signal; `signal` is valid
+  bool signaled = false;  // killed by a signal; `signal` is valid
   int signal = 0;
   bool timed_out = false;  // outlived its wait and was killed by Wait()
 
@@ -38,10 +38,10 @@ struct ExitStatus {
 };
 
 struct SpawnOptions {
-  uint64_t flags = 0;              // CLONE_NEW* flags (CLONE_PIDFD is always added)
-  int cgroup_fd = -1;              // >= 0: CLONE_INTO_CGROUP this cgroup (cgroup v2 only)
-  bool die_with_parent = true;     // PR_SET_PDEATHSIG(SIGKILL)
-  bool own_process_group = true;   // setpgid(0, 0), so a kill reaches grandchildren too
+  uint64_t flags = 0;             // CLONE_NEW* flags (CLONE_PIDFD is always added)
+  int cgroup_fd = -1;             // >= 0: CLONE_INTO_CGROUP this cgroup (cgroup v2 only)
+  bool die_with_parent = true;    // PR_SET_PDEATHSIG(SIGKILL)
+  bool own_process_group = true;  // setpgid(0, 0), so a kill reaches grandchildren too
 };
 
 class Child {

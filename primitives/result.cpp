@@ -1,7 +1,7 @@
 #include "result.h"
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 
 namespace ckc {
 
@@ -15,7 +15,8 @@ std::string Error::Message() const {
   std::string out = operation;
   if (!argument.empty()) out += fmt::format("(`{}`)", argument);
   if (err != 0) {
-    out += fmt::format(": {} ({})", ErrnoName(err), strerrordesc_np(err) ? strerrordesc_np(err) : "?");
+    out +=
+        fmt::format(": {} ({})", ErrnoName(err), strerrordesc_np(err) ? strerrordesc_np(err) : "?");
   }
   if (!detail.empty()) out += fmt::format(": {}", detail);
   return out;

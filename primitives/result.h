@@ -56,13 +56,13 @@ using Status = Result<void>;
 
 // Evaluates `expr` (a Result<T>); on error returns it from the enclosing function, else binds
 // the value to `var`.
-#define CKC_TRY(var, expr)                                  \
-  auto var##_result_ = (expr);                              \
+#define CKC_TRY(var, expr)                                            \
+  auto var##_result_ = (expr);                                        \
   if (!var##_result_) return ::ckc::Propagate(var##_result_.error()); \
   auto var = std::move(*var##_result_)
 
 // Evaluates a Status; on error returns it from the enclosing function.
-#define CKC_CHECK(expr)                                      \
-  do {                                                       \
+#define CKC_CHECK(expr)                                                \
+  do {                                                                 \
     if (auto st_ = (expr); !st_) return ::ckc::Propagate(st_.error()); \
   } while (0)

@@ -7,10 +7,10 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fmt/format.h>
 #include <sstream>
 #include <thread>
 
@@ -55,13 +55,15 @@ Result<RunScope*> RunScope::Open() {
   if (const char* joined = std::getenv("CKC_RUN_ID"); joined && *joined) {
     run->id_ = joined;
     run->dir_ = fmt::format("{}/ckc-{}", base, run->id_);
-    if (::mkdir(run->dir_.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("mkdir", run->dir_);
+    if (::mkdir(run->dir_.c_str(), 0700) != 0 && errno != EEXIST)
+      return ErrnoError("mkdir", run->dir_);
   } else {
     run->id_ = NewRunId();
     run->dir_ = fmt::format("{}/ckc-{}", base, run->id_);
     if (::mkdir(run->dir_.c_str(), 0700) != 0) return ErrnoError("mkdir", run->dir_);
     CKC_TRY(lock, OpenFile(run->dir_ + "/lock", O_RDWR | O_CREAT, 0600));
-    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return ErrnoError("flock", run->dir_ + "/lock");
+    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
+      return ErrnoError("flock", run->dir_ + "/lock");
     run->lock_ = std::move(lock);
     ::setenv("CKC_RUN_ID", run->id_.c_str(), 1);
   }

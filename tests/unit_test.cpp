@@ -64,9 +64,9 @@ TEST(Spawn, ReturnsTheFunctionsExitCode) {
 
 TEST(Spawn, WaitTimeoutKillsTheChild) {
   ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [] {
-    for (;;) ::pause();
-    return 0;
-  }));
+                         for (;;) ::pause();
+                         return 0;
+                       }));
   pid_t pid = c.pid();
   auto start = std::chrono::steady_clock::now();
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.Wait(std::chrono::milliseconds(200)));
@@ -80,15 +80,15 @@ TEST(Spawn, WaitTimeoutKillsTheChild) {
 TEST(Spawn, TimeoutKillsGrandchildrenToo) {
   ASSERT_OK_AND_ASSIGN(Channel ch, Channel::Create());
   ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [&] {
-    ch.BecomeChild();
-    pid_t grandchild = ::fork();
-    if (grandchild == 0) {
-      for (;;) ::pause();
-    }
-    (void)ch.Send(std::to_string(grandchild));
-    for (;;) ::pause();
-    return 0;
-  }));
+                         ch.BecomeChild();
+                         pid_t grandchild = ::fork();
+                         if (grandchild == 0) {
+                           for (;;) ::pause();
+                         }
+                         (void)ch.Send(std::to_string(grandchild));
+                         for (;;) ::pause();
+                         return 0;
+                       }));
   ch.BecomeParent();
   ASSERT_OK_AND_ASSIGN(std::string gc, ch.Recv(std::chrono::seconds(10)));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.Wait(std::chrono::milliseconds(100)));
@@ -108,9 +108,9 @@ TEST(Spawn, DestroyingAnUnreapedChildKillsIt) {
   pid_t pid;
   {
     ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [] {
-      for (;;) ::pause();
-      return 0;
-    }));
+                           for (;;) ::pause();
+                           return 0;
+                         }));
     pid = c.pid();
   }
   EXPECT_THAT(::kill(pid, 0), SyscallFailsWith(ESRCH));
@@ -119,10 +119,10 @@ TEST(Spawn, DestroyingAnUnreapedChildKillsIt) {
 TEST(Channel, HandShakeAndPeerClose) {
   ASSERT_OK_AND_ASSIGN(Channel ch, Channel::Create());
   ASSERT_OK_AND_ASSIGN(Child c, Spawn({}, [&] {
-    ch.BecomeChild();
-    if (!ch.Send("ready")) return 1;
-    return ch.Expect("go") ? 0 : 2;
-  }));
+                         ch.BecomeChild();
+                         if (!ch.Send("ready")) return 1;
+                         return ch.Expect("go") ? 0 : 2;
+                       }));
   ch.BecomeParent();
   EXPECT_THAT(ch.Expect("ready", std::chrono::seconds(10)), IsOk());
   EXPECT_THAT(ch.Send("go"), IsOk());

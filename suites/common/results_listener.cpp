@@ -1,9 +1,9 @@
 #include "results_listener.h"
 
-#include <chrono>
-#include <cstdlib>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <chrono>
+#include <cstdlib>
 
 #include "fd.h"
 #include "kernel.h"
@@ -67,9 +67,12 @@ nlohmann::json RunHeader(const std::string& suite, const std::vector<std::string
         {"cmdline", KernelCmdline()},
         {"cgroup_mode", layout ? std::string(CgroupModeName(layout->mode)) : "none"},
         {"lsms", ActiveLsms()},
-        {"swap", {{"total_kib", swap.total_kib}, {"free_kib", swap.free_kib}, {"devices", swap.devices}}}}},
+        {"swap",
+         {{"total_kib", swap.total_kib}, {"free_kib", swap.free_kib}, {"devices", swap.devices}}}}},
       {"machine",
-       {{"accel", (accel && *accel) ? accel : "host"}, {"cpus", OnlineCpus()}, {"memory_kib", MemTotalKib()}}},
+       {{"accel", (accel && *accel) ? accel : "host"},
+        {"cpus", OnlineCpus()},
+        {"memory_kib", MemTotalKib()}}},
       {"results", nlohmann::json::array()},
       {"benchmarks", nlohmann::json::array()},
   };
@@ -102,8 +105,8 @@ nlohmann::json ResultsListener::Entry(const ::testing::TestInfo& info) const {
       const auto& part = r.GetTestPartResult(i);
       if (!part.failed()) continue;
       if (!details.empty()) details += "\n";
-      details += fmt::format("{}:{}: {}", part.file_name() ? part.file_name() : "?", part.line_number(),
-                             part.message());
+      details += fmt::format("{}:{}: {}", part.file_name() ? part.file_name() : "?",
+                             part.line_number(), part.message());
     }
   }
   if (details.size() > kMaxDetails) details = details.substr(0, kMaxDetails) + " [...]";

@@ -16,7 +16,8 @@
 namespace {
 
 int Usage(const char* prog, const std::string& problem) {
-  std::fprintf(stderr, "%s: %s (see --help; ckc options: --ckc-results=FILE)\n", prog, problem.c_str());
+  std::fprintf(stderr, "%s: %s (see --help; ckc options: --ckc-results=FILE)\n", prog,
+               problem.c_str());
   return 2;
 }
 
@@ -39,7 +40,8 @@ int main(int argc, char** argv) {
 
   auto run = ckc::RunScope::Open();
   if (!run) {
-    std::fprintf(stderr, "%s: cannot open the run scope: %s\n", argv[0], run.error().Message().c_str());
+    std::fprintf(stderr, "%s: cannot open the run scope: %s\n", argv[0],
+                 run.error().Message().c_str());
     return 2;
   }
 #ifndef CKC_NO_SWEEP
@@ -53,7 +55,8 @@ int main(int argc, char** argv) {
     if (!listener->WriteInitial(&error)) {
       delete listener;
       (*run)->Close();
-      std::fprintf(stderr, "%s: cannot write results to `%s`: %s\n", argv[0], results.c_str(), error.c_str());
+      std::fprintf(stderr, "%s: cannot write results to `%s`: %s\n", argv[0], results.c_str(),
+                   error.c_str());
       return 2;
     }
     ::testing::UnitTest::GetInstance()->listeners().Append(listener);

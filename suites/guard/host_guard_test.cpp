@@ -36,7 +36,8 @@ std::string GuardFile() {
 std::vector<std::string> Links() {
   std::vector<std::string> out;
   if (struct if_nameindex* list = if_nameindex()) {
-    for (struct if_nameindex* i = list; i->if_index != 0; ++i) out.push_back(fmt::format("{}:{}", i->if_index, i->if_name));
+    for (struct if_nameindex* i = list; i->if_index != 0; ++i)
+      out.push_back(fmt::format("{}:{}", i->if_index, i->if_name));
     if_freenameindex(list);
   }
   return out;
@@ -81,7 +82,8 @@ json Snapshot() {
 TEST(HostGuard, Snapshot) {
   SweepReport swept = SweepDeadRuns();
   for (const auto& r : swept.removed) std::printf("swept leftover of a dead run: %s\n", r.c_str());
-  EXPECT_TRUE(swept.failures.empty()) << "could not sweep: " << ::testing::PrintToString(swept.failures);
+  EXPECT_TRUE(swept.failures.empty())
+      << "could not sweep: " << ::testing::PrintToString(swept.failures);
   ASSERT_OK(WriteFileAtomic(GuardFile(), Snapshot().dump(2)));
 }
 
@@ -93,7 +95,8 @@ TEST(HostGuard, Unchanged) {
   for (const char* key : {"hostname", "domainname", "links", "mountinfo"}) {
     EXPECT_EQ(before[key], after[key]) << "the host's " << key << " changed during the run";
   }
-  EXPECT_TRUE(after["leftovers"].empty()) << "left behind by runs that are gone: " << after["leftovers"].dump();
+  EXPECT_TRUE(after["leftovers"].empty())
+      << "left behind by runs that are gone: " << after["leftovers"].dump();
   (void)::unlink(GuardFile().c_str());
 }
 
