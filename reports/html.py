@@ -75,7 +75,8 @@ def data_island(matrix: Matrix, cat: Catalogue, areas: list[tuple[str, list[str]
         for row_id in ids:
             row = cat.rows.get(row_id)
             srcs = list(row.sources) if row else sorted(
-                {c.source for c in matrix.cells.get(row_id, {}).values() if c.source})
+                {s.strip() for c in matrix.cells.get(row_id, {}).values()
+                 for s in c.source.split(",") if s.strip()})
             rows[row_id] = {"area": area, "sentence": row.sentence if row else "",
                             "docs": source_docs(srcs)}
     columns = []
