@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-DEBIAN_SUITES = ("bullseye", "bookworm", "trixie", "forky", "sid", "stable", "testing", "unstable")
+DEBIAN_SUITES = ("bullseye", "bookworm", "trixie", "forky", "duke", "sid")
 
 
 @dataclass(frozen=True)

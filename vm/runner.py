@@ -7,6 +7,7 @@ temporary directory holding the initramfs images is removed.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from vm import initramfs, qemu, results
 from vm.kernels import Kernel, cache_root
@@ -88,12 +89,12 @@ class Vms:
         self._lock = threading.Lock()
         self.stopping = threading.Event()
 
-    def start(self, argv: list[str]) -> subprocess.Popen[bytes]:
+    def start(self, argv: list[str], stderr: IO[bytes]) -> subprocess.Popen[bytes]:
         with self._lock:
             if self.stopping.is_set():
                 raise KeyboardInterrupt
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, start_new_session=True)
+                                    stderr=stderr, start_new_session=True)
             self._procs.add(proc)
             return proc
 
@@ -159,38 +160,66 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Progress,
-           vms: Vms) -> dict[str, Any]:
-    console = cfg.out / f"{job.name}.console.log"
-    serial = Path(tempfile.mkstemp(prefix=f"ckc-{job.name}-", suffix=".serial")[1])
-    try:
-        vcfg = vm_config(cfg, job, console, serial)
-        start = time.monotonic()
-        proc = vms.start(qemu.build_argv(vcfg, cfg.qemu))
+@dataclass
+class Attempt:
+    """One boot of a VM: how it ended, what the guest sent, and how long it took."""
+
+    state: str
+    stream: results.SerialStream
+    booted: float
+    total: float
+    qemu_stderr: str
+
+
+def boot_once(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: Progress,
+              vms: Vms) -> Attempt:
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as stderr:
+        proc = vms.start(qemu.build_argv(vcfg, cfg.qemu), stderr)
         try:
-            state, booted = watch(proc, console, start + cfg.timeout, job.name, progress, vms)
+            state, booted = watch(proc, vcfg.console_log, start + cfg.timeout, name, progress,
+                                  vms)
         finally:
             _kill(proc)
             vms.forget(proc)
-        total = time.monotonic() - start
-        stream = results.parse_serial(serial.read_bytes().decode(errors="replace"))
-    finally:
-        serial.unlink(missing_ok=True)
+        stderr.seek(0)
+        err = stderr.read().decode(errors="replace").strip()
+    stream = results.parse_serial(_read(vcfg.results_log).decode(errors="replace"))
     if state == "exited":
         state = "ok" if stream.done else "crash"
-    outcome = results.VmOutcome(state, results.console_tail(console))
-    if state == "crash" and proc.stderr is not None:
-        qemu_err = proc.stderr.read().decode(errors="replace").strip()
-        if qemu_err and not outcome.console_tail:
-            outcome = results.VmOutcome(state, "qemu: " + qemu_err[-results.TAIL_CHARS:])
+    return Attempt(state, stream, booted, time.monotonic() - start, err)
+
+
+def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Progress,
+           vms: Vms) -> dict[str, Any]:
+    """Boot the VM; one that dies before its init ran is booted once more (TCG boots rarely
+    hit emulation faults), the first console kept as <vm>.attempt1.console.log."""
+    console = cfg.out / f"{job.name}.console.log"
+    fd, serial_name = tempfile.mkstemp(prefix=f"ckc-{job.name}-", suffix=".serial")
+    os.close(fd)
+    serial = Path(serial_name)
+    try:
+        vcfg = vm_config(cfg, job, console, serial)
+        attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 1
+        if attempt.state == "crash" and not attempt.booted:
+            console.replace(cfg.out / f"{job.name}.attempt1.console.log")
+            progress.say(job.name, "died before init ran; booting again")
+            attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 2
+    finally:
+        serial.unlink(missing_ok=True)
+    tail = results.console_tail(console)
+    if not tail and attempt.qemu_stderr:
+        tail = "qemu: " + attempt.qemu_stderr[-results.TAIL_CHARS:]
     ident = results.VmIdentity(
         kernel=job.kernel.name, release=job.kernel.release, mode=job.mode, accel=cfg.accel,
         cmdline=" ".join(qemu.kernel_cmdline(vcfg)), append=" ".join(cfg.append), suites=tests)
-    timings = {"boot_s": booted, "tests_s": max(0.0, total - booted) if booted else 0.0,
-               "total_s": total}
-    doc = results.run_document(ident, stream, outcome, timings)
+    timings = {"boot_s": attempt.booted, "total_s": attempt.total,
+               "tests_s": attempt.total - attempt.booted if attempt.booted else 0.0}
+    doc = results.run_document(ident, attempt.stream, results.VmOutcome(attempt.state, tail),
+                               timings)
+    doc["vm"]["attempts"] = attempts
     results.write_json_atomic(cfg.out / f"{job.name}.json", doc)
-    progress.say(job.name, f"done ({_summary(doc)}, {total:.1f}s)", final=True)
+    progress.say(job.name, f"done ({_summary(doc)}, {attempt.total:.1f}s)", final=True)
     return doc
 
 

@@ -1,0 +1,45 @@
+"""Shared set-up of the real-boot tests: the build's suite binaries and one Debian kernel."""
+
+from __future__ import annotations
+
+import os
+import unittest
+from pathlib import Path
+
+from vm import initramfs, kernels, qemu, runner
+
+REPO = Path(__file__).resolve().parents[2]
+BOOT_KERNEL = os.environ.get("CKC_VM_TEST_KERNEL", "bookworm")
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("CKC_BUILD_DIR") or REPO / "build")
+
+
+def payload_or_skip(suites: tuple[str, ...] = ("namespaces",)) -> initramfs.Payload:
+    found = {}
+    for name in suites:
+        path = build_dir() / "suites" / f"ckc-suite-{name}"
+        if not path.is_file():
+            raise unittest.SkipTest(f"{path} not built (set CKC_BUILD_DIR)")
+        found[name] = path
+    return initramfs.Payload(suites=found)
+
+
+def kernel_or_skip() -> kernels.Kernel:
+    if qemu.find_qemu() is None:
+        raise unittest.SkipTest("qemu-system-x86_64 not installed")
+    entries, _, _ = kernels.load_matrix()
+    return kernels.resolve([BOOT_KERNEL], entries)[0]
+
+
+def config(out: Path, kernel: kernels.Kernel, modes: list[str], payload: initramfs.Payload,
+           **kw) -> runner.RunConfig:
+    _, _, modules = kernels.load_matrix()
+    return runner.RunConfig(kernels=[kernel], modes=modes, payload=payload, modules=modules,
+                            out=out, accel=qemu.choose_accel(), qemu=qemu.find_qemu() or "",
+                            jobs=2, **kw)
+
+
+def quiet(_msg: str) -> None:
+    pass
