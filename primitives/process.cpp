@@ -51,8 +51,11 @@ Result<Child> Spawn(const SpawnOptions& options, const std::function<int()>& fn)
   if (pid == 0) {
     if (options.die_with_parent) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      // The parent may have died between clone3 and prctl.
-      if (::getppid() != parent && (options.flags & CLONE_NEWPID) == 0) ::_exit(254);
+      // The parent may have died between clone3 and prctl. A parent outside the child's pid
+      // namespace (CLONE_NEWPID, or a caller that unshare()d or setns()ed its children into
+      // another pid namespace) shows as ppid 0, so only a visible, different ppid means it died.
+      pid_t ppid = ::getppid();
+      if (ppid != 0 && ppid != parent && (options.flags & CLONE_NEWPID) == 0) ::_exit(254);
     }
     if (options.own_process_group) ::setpgid(0, 0);
     int rc = 255;

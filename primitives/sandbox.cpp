@@ -33,6 +33,11 @@ Sandbox& Sandbox::MapRootTo(uid_t uid, gid_t gid) {
   return UserMaps({{0, static_cast<uint32_t>(uid), 1}}, {{0, static_cast<uint32_t>(gid), 1}});
 }
 
+Sandbox& Sandbox::UserNsUnlessRoot() {
+  if (::geteuid() == 0) return *this;
+  return MapRootTo(::geteuid(), ::getegid());
+}
+
 Sandbox& Sandbox::Hostname(std::string name) {
   flags_ |= CLONE_NEWUTS;
   hostname_ = std::move(name);

@@ -42,6 +42,9 @@ class Sandbox {
   Sandbox& UserMaps(IdMap uids, IdMap gids, bool deny_setgroups = true);
   // New user namespace mapping 0 inside to `uid`/`gid` outside (one id each).
   Sandbox& MapRootTo(uid_t uid, gid_t gid);
+  // When the caller is not root: a new user namespace mapping 0 to the caller's euid/egid, so
+  // the sandbox holds CAP_SYS_ADMIN over the namespaces it creates. As root: nothing.
+  Sandbox& UserNsUnlessRoot();
   Sandbox& Hostname(std::string name);
   Sandbox& Domainname(std::string name);
   // Fresh proc on /proc (implies CLONE_NEWNS; meaningful with CLONE_NEWPID).
