@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 #include <fmt/format.h>
 
 #include "mounts.h"
@@ -77,6 +78,93 @@ Requirement Command(std::string path) {
   return {[path]() -> std::optional<std::string> {
     if (::access(path.c_str(), X_OK) == 0) return std::nullopt;
     return fmt::format("setup:missing-{}", path);
+  }};
+}
+
+namespace {
+
+std::string V1Name(const std::string& c) { return c == "io" ? "blkio" : c; }
+
+// Controllers that exist on v2 without a cgroup.controllers entry, and those v2 lacks entirely.
+bool V2Core(const std::string& c) { return c == "freezer" || c == "devices" || c == "perf_event"; }
+bool V1Only(const std::string& c) { return c == "net_cls" || c == "net_prio"; }
+
+std::string V1ConfigOf(const std::string& c) {
+  if (c == "memory") return "CONFIG_MEMCG_V1";
+  if (c == "cpuset") return "CONFIG_CPUSETS_V1";
+  if (c == "net_cls") return "CONFIG_CGROUP_NET_CLASSID";
+  if (c == "net_prio") return "CONFIG_CGROUP_NET_PRIO";
+  if (c == "freezer") return "CONFIG_CGROUP_FREEZER";
+  if (c == "devices") return "CONFIG_CGROUP_DEVICE";
+  if (c == "hugetlb") return "CONFIG_CGROUP_HUGETLB";
+  if (c == "perf_event") return "CONFIG_CGROUP_PERF";
+  if (c == "rdma") return "CONFIG_CGROUP_RDMA";
+  if (c == "pids") return "CONFIG_CGROUP_PIDS";
+  if (c == "io") return "CONFIG_BLK_CGROUP";
+  return "";
+}
+
+bool ListedIn(const std::string& file, const std::string& c) {
+  auto text = ReadFile(file);
+  if (!text) return false;
+  std::istringstream in(*text);
+  for (std::string w; in >> w;) {
+    if (w == c) return true;
+  }
+  return false;
+}
+
+// 1 or 2 for the version serving `c`, 0 if none; `why` says what is missing.
+int ServingVersion(const CgroupLayout& layout, const std::string& c, std::string* why) {
+  if (layout.V1Mount(V1Name(c))) return 1;
+  const CgroupMountPoint* v2 = layout.V2Mount();
+  if (v2 && V2Core(c)) return 2;
+  if (v2 && !V1Only(c) && ListedIn(v2->path + "/cgroup.controllers", c)) {
+    if (layout.mode == CgroupMode::kV2 || ListedIn(v2->path + "/cgroup.subtree_control", c)) return 2;
+    *why = fmt::format("cgroup-mode:hybrid-root-lacks-{} (listed at the cgroup2 root {} but not "
+                       "enabled there; ckc does not change the host's root)", c, v2->path);
+    return 0;
+  }
+  std::string option = V1ConfigOf(c);
+  if (V1Only(c) && layout.mode == CgroupMode::kV2) {
+    *why = fmt::format("cgroup-mode:v2-has-no-{} (a v1-only controller; this machine is v2)", c);
+  } else if (!option.empty() && RunningKernelConfig().Has(option) == Tristate::kNo) {
+    *why = fmt::format("config:{} (not set in {}; no {} controller)", option,
+                       RunningKernelConfig().source, c);
+  } else {
+    *why = fmt::format("controller:{} (not mounted as v1 and not listed in the cgroup2 root's "
+                       "cgroup.controllers; cgroup mode {})", c, CgroupModeName(layout.mode));
+  }
+  return 0;
+}
+
+}  // namespace
+
+Requirement Controller(std::string name) {
+  return {[name]() -> std::optional<std::string> {
+    auto layout = CurrentCgroupLayout();
+    if (!layout) return "setup:mountinfo (" + layout.error().Message() + ")";
+    std::string why;
+    if (ServingVersion(*layout, name, &why) != 0) return std::nullopt;
+    return why;
+  }};
+}
+
+Requirement CgroupVersion(std::string controller, int version, std::string reason) {
+  return {[=]() -> std::optional<std::string> {
+    auto layout = CurrentCgroupLayout();
+    if (!layout) return "setup:mountinfo (" + layout.error().Message() + ")";
+    std::string why;
+    int v = ServingVersion(*layout, controller, &why);
+    if (v == version) return std::nullopt;
+    if (v == 0) return why;
+    std::string option = V1ConfigOf(controller);
+    if (version == 1 && !option.empty() && RunningKernelConfig().Has(option) == Tristate::kNo) {
+      return fmt::format("config:{} (v1 {} is compiled out; {} is served by v2)", option,
+                         controller, controller);
+    }
+    return fmt::format("cgroup-mode:{} ({} is served by cgroup v{} here; this row is about v{})",
+                       reason, controller, v, version);
   }};
 }
 

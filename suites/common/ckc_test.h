@@ -51,6 +51,14 @@ Requirement NamespaceType(NsType type);      // kernel:<type>-namespace
 Requirement UnprivilegedUserns();            // sysctl:user.max_user_namespaces / ...
 Requirement Swap();                          // needs:swap
 Requirement Command(std::string path);       // setup:missing-<path>
+// A cgroup controller (v2 names: "memory", "io", "cpu", "pids", "freezer", "net_cls"...) served by
+// a v1 hierarchy or listed in the cgroup2 root: controller:<name>, config:CONFIG_X when the config
+// says it is compiled out (CONFIG_MEMCG_V1), cgroup-mode:v2-has-no-<name>, or
+// cgroup-mode:hybrid-root-lacks-<name> when a hybrid host has not enabled it at its cgroup2 root.
+Requirement Controller(std::string name);
+// Rows of one cgroup version: `controller` must be served by v<version>, else
+// cgroup-mode:<reason> (e.g. "v2-has-no-memsw"), or config:CONFIG_X if v1 is compiled out.
+Requirement CgroupVersion(std::string controller, int version, std::string reason);
 
 // The first unmet requirement's reason, or nullopt.
 std::optional<std::string> Unmet(std::initializer_list<Requirement> requirements);
