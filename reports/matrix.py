@@ -41,6 +41,9 @@ class Column:
     files: list[str] = field(default_factory=list)
     incomplete: bool = False  # a run without "finished" (died or still going)
     console_tail: str = ""
+    vm_states: list[str] = field(default_factory=list)  # ok, crash, timeout (vm.state)
+    self_tests: dict[str, int] = field(default_factory=dict)  # outcome -> count (id "")
+    self_test_problems: list[str] = field(default_factory=list)  # "suite: Test outcome"
 
     @property
     def emulated(self) -> bool:
@@ -94,8 +97,14 @@ def _update_column(col: Column, run: Run) -> None:
     _add_unique(col.run_ids, run.run_id)
     _add_unique(col.files, run.path)
     col.incomplete = col.incomplete or run.finished is None
+    for r in run.results:
+        if not r.id:  # self-tests (host guard, harness): facts of the column, not rows
+            col.self_tests[r.outcome] = col.self_tests.get(r.outcome, 0) + 1
+            if r.outcome != "pass":
+                col.self_test_problems.append(f"{r.suite}: {r.test} {r.outcome} {r.details}"[:300])
     if run.vm:
         _add_unique(col.vm_kernels, str(run.vm.get("kernel", "")))
+        _add_unique(col.vm_states, str(run.vm.get("state", "")))
         tail = run.vm.get("console_tail")
         if isinstance(tail, str) and tail:
             col.console_tail = tail

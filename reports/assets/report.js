@@ -74,6 +74,10 @@
       addField(dl, "LSMs", (col.lsms || []).join(", "));
       addField(dl, "Swap", col.swap_total_kib ? col.swap_total_kib + " KiB" : "none");
       addField(dl, "VM kernel", (col.vm_kernels || []).join(", "));
+      addField(dl, "VM state", (col.vm_states || []).join(", "));
+      const st = col.self_tests || {};
+      addField(dl, "Self-tests", Object.keys(st).map(k => st[k] + " " + k).join(", "));
+      addField(dl, "Self-test problems", (col.self_test_problems || []).join("\n"), true);
       addField(dl, "Runs", (col.run_ids || []).join(", ") + (col.incomplete ? " (incomplete: the run did not finish)" : ""));
       addField(dl, "Files", (col.files || []).join("\n"), true);
       addField(dl, "Console tail", col.console_tail, true);

@@ -90,7 +90,19 @@ class BrowserReportTest(unittest.TestCase):
         self.assertEqual(shown, differing)
         self.assertLess(shown, len(self.expected_rows()))
 
-    def test_4_benchmark_charts(self) -> None:
+    def test_4_column_head_opens_kernel_facts(self) -> None:
+        self.page.eval("document.getElementById('details-close').click()")
+        rect = self.page.eval(
+            "(() => { const th = document.querySelector('th.col[data-col=\"6.19.0-rc2-ckc/v2\"]');"
+            "th.scrollIntoView({block: 'center'}); const r = th.getBoundingClientRect();"
+            "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        self.page.click_at(*rect)
+        text = self.page.eval("document.getElementById('details').innerText")
+        self.assertIn("Kernel 6.19.0-rc2-ckc/v2", text)
+        self.assertIn("Kernel panic", text)
+        self.assertIn("incomplete", text)
+
+    def test_5_benchmark_charts(self) -> None:
         box = self.page.eval(
             "(() => { const s = document.getElementById('benchmarks');"
             "const r = s.getBoundingClientRect();"
