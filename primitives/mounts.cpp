@@ -1,5 +1,7 @@
 #include "mounts.h"
 
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -116,6 +118,37 @@ Status PivotRoot(const std::string& new_root) {
   if (::umount2("/.old-root", MNT_DETACH) != 0) return ErrnoError("umount2", "/.old-root");
   ::rmdir("/.old-root");
   return {};
+}
+
+Result<UnmountWatch> UnmountWatch::Create(const std::string& path) {
+  UnmountWatch w;
+  w.fd_.Reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!w.fd_) return ErrnoError("inotify_init1");
+  // IN_UNMOUNT and IN_IGNORED are always reported; IN_ATTRIB only gives the watch a mask.
+  if (::inotify_add_watch(w.fd_.get(), path.c_str(), IN_ATTRIB) < 0) {
+    return ErrnoError("inotify_add_watch", path);
+  }
+  return w;
+}
+
+Result<bool> UnmountWatch::WaitUnmounted(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!unmounted_) {
+    alignas(inotify_event) char buf[4096];
+    ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+    for (ssize_t off = 0; n > 0 && off < n;) {
+      const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+      if (ev->mask & IN_UNMOUNT) unmounted_ = true;
+      off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return ErrnoError("read", "inotify");
+    if (unmounted_ || n > 0) continue;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return ErrnoError("poll", "inotify");
+  }
+  return unmounted_;
 }
 
 bool IsMountPoint(const std::string& path) {

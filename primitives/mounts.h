@@ -11,10 +11,12 @@
 
 #include <sys/mount.h>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "fd.h"
 #include "result.h"
 
 namespace ckc {
@@ -80,6 +82,21 @@ enum class Propagation { kPrivate, kShared, kSlave, kUnbindable };
 // pivot_root(new_root, new_root/.old-root) then unmounts and removes the old root. new_root
 // must be a mount point (bind it onto itself first); the caller's cwd becomes /.
 [[nodiscard]] Status PivotRoot(const std::string& new_root);
+
+// Sees a file system go away without holding it: an inotify watch on `path` (any file in the
+// file system, also reached through /proc/PID/root/...) gets IN_UNMOUNT when the superblock is
+// shut down, i.e. when its last mount, in whatever mount namespace, is gone. The watch pins the
+// inode only, never a mount.
+class UnmountWatch {
+ public:
+  [[nodiscard]] static Result<UnmountWatch> Create(const std::string& path);
+  // True once IN_UNMOUNT arrived, false if `timeout` passed first.
+  [[nodiscard]] Result<bool> WaitUnmounted(std::chrono::milliseconds timeout);
+
+ private:
+  UniqueFd fd_;
+  bool unmounted_ = false;
+};
 
 // True if `path` is a mount point in the caller's mount namespace.
 [[nodiscard]] bool IsMountPoint(const std::string& path);

@@ -95,6 +95,16 @@ Result<UniqueFd> OwningUserNs(int ns_fd) {
   return UniqueFd(fd);
 }
 
+Status EnterNs(int ns_fd, NsType type) {
+  if (type != NsType::kUser) {
+    CKC_TRY(owner, OwningUserNs(ns_fd));
+    CKC_TRY(owner_id, NsIdOfPath(fmt::format("/proc/self/fd/{}", owner.get())));
+    CKC_TRY(mine, NsIdOf(::getpid(), NsType::kUser));
+    if (owner_id != mine) CKC_CHECK(Setns(owner.get(), NsType::kUser));
+  }
+  return Setns(ns_fd, type);
+}
+
 Status InNamespace(int ns_fd, NsType type, const std::function<Status()>& fn) {
   CKC_TRY(self, OpenFile(fmt::format("/proc/thread-self/ns/{}", NsName(type)), O_RDONLY));
   CKC_CHECK(Setns(ns_fd, type));

@@ -56,6 +56,11 @@ struct NsId {
 // The user namespace that owns the namespace open at `ns_fd` (ioctl NS_GET_USERNS).
 [[nodiscard]] Result<UniqueFd> OwningUserNs(int ns_fd);
 
+// setns() into the namespace open at `ns_fd`, first joining its owning user namespace when that
+// is not the caller's (what `nsenter -U` does for a rootless container: setns needs
+// CAP_SYS_ADMIN over the owner). Moves the whole (single-threaded) process for user/pid/mnt.
+[[nodiscard]] Status EnterNs(int ns_fd, NsType type);
+
 // Runs `fn` with the calling thread inside the namespace open at `ns_fd`, then returns to the
 // namespace the thread was in. For net and uts (per-thread switchable) namespaces.
 [[nodiscard]] Status InNamespace(int ns_fd, NsType type, const std::function<Status()>& fn);

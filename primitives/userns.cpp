@@ -1,5 +1,8 @@
 #include "userns.h"
 
+#include <grp.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fmt/format.h>
 
@@ -29,6 +32,13 @@ Status WriteIdMaps(pid_t pid, const IdMap& uids, const IdMap& gids, bool deny_se
   CKC_CHECK(WriteUidMap(pid, uids));
   if (deny_setgroups) CKC_CHECK(WriteSetgroups(pid, false));
   return WriteGidMap(pid, gids);
+}
+
+Status BecomeUser(uid_t uid, gid_t gid) {
+  if (::geteuid() == 0 && ::setgroups(0, nullptr) != 0) return ErrnoError("setgroups", "0 groups");
+  if (::setresgid(gid, gid, gid) != 0) return ErrnoError("setresgid", fmt::format("{}", gid));
+  if (::setresuid(uid, uid, uid) != 0) return ErrnoError("setresuid", fmt::format("{}", uid));
+  return {};
 }
 
 namespace {

@@ -35,6 +35,10 @@ using IdMap = std::vector<IdRange>;
 [[nodiscard]] Status WriteIdMaps(pid_t pid, const IdMap& uids, const IdMap& gids,
                                  bool deny_setgroups = true);
 
+// Becomes `uid`/`gid` for real, effective and saved ids (supplementary groups cleared when
+// privileged), which drops every capability: how a test plays an unprivileged user.
+[[nodiscard]] Status BecomeUser(uid_t uid, gid_t gid);
+
 // The overflow ids unmapped ids show as (/proc/sys/kernel/overflowuid, usually 65534).
 [[nodiscard]] uint32_t OverflowUid();
 [[nodiscard]] uint32_t OverflowGid();
