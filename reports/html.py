@@ -97,7 +97,8 @@ def _column_head(col: Column) -> str:
     if col.self_test_problems:
         extra += " ⚠ self-test"
     return (f'<th class="col" scope="col" data-col="{escape(col.key)}"><button type="button" '
-            f'title="kernel facts">{escape(col.release)}<br><b>{escape(col.cgroup_mode)}</b>'
+            f'title="kernel facts">{escape(col.release).replace("-", "-<wbr>")}<br>'
+            f'<b>{escape(col.cgroup_mode)}</b>'
             f'<br><span{tag}>{escape(accel)}{extra}</span></button></th>')
 
 

@@ -28,11 +28,17 @@
     body.appendChild(dl);
     panel.hidden = false;
     panel.setAttribute("aria-hidden", "false");
+    document.body.classList.add("panel-open");
+    document.documentElement.classList.add("panel-open");
+    measure();
     document.getElementById("details-close").focus({ preventScroll: true });
   }
   function closePanel() {
     panel.hidden = true;
     panel.setAttribute("aria-hidden", "true");
+    document.body.classList.remove("panel-open");
+    document.documentElement.classList.remove("panel-open");
+    measure();
     if (selected) { selected.classList.remove("selected"); selected.focus(); selected = null; }
   }
   function column(key) { return data.columns.find(c => c.key === key) || { key: key }; }
@@ -61,6 +67,7 @@
       if ((outcome === "crash" || outcome === "timeout") && col.console_tail)
         addField(dl, "Console tail", col.console_tail, true);
     });
+    td.scrollIntoView({ block: "nearest", inline: "nearest" });
   }
   function showColumn(key) {
     const col = column(key);
@@ -118,6 +125,12 @@
   document.getElementById("details-close").addEventListener("click", closePanel);
   document.addEventListener("keydown", ev => { if (ev.key === "Escape" && !panel.hidden) closePanel(); });
   document.querySelectorAll("#filters select, #filters input").forEach(i => i.addEventListener("change", applyFilters));
+  function measure() {
+    const h = document.getElementById("filters").offsetHeight;
+    document.documentElement.style.setProperty("--filters-h", h + "px");
+  }
+  window.addEventListener("resize", measure);
+  measure();
   applyFilters();
   document.body.dataset.ready = "1";
 })();

@@ -4,7 +4,7 @@ Run: python3 -m unittest reports.tests.browser_report   (from the repository roo
 
 Asserts the matrix has the expected rows, columns and cells, that a real mouse click on a cell
 opens its details (with the config evidence of a CONFIG_MEMCG_V1 skip), that the "only rows that
-differ" filter hides the rows that agree, and writes report.png (matrix with details open) and
+differ" filter hides the rows that agree, and writes report-top.png (first screen), report.png (details open) and
 report-benchmarks.png next to report.html in $CKC_BROWSER_OUT (default out/browser-check/).
 Installs Debian's chromium with apt-get when missing (root); skips only when that fails.
 """
@@ -63,6 +63,7 @@ class BrowserReportTest(unittest.TestCase):
         self.assertEqual(counts, [len(rows), len(self.matrix.columns),
                                   len(rows) * len(self.matrix.columns)])
         self.assertEqual(len(self.matrix.columns), 6)
+        self.page.screenshot(str(out_dir() / "report-top.png"))  # the first screen, as opened
 
     def test_2_click_opens_details(self) -> None:
         sel = f'tr[data-row="{TARGET_ROW}"] td.cell[data-col="{TARGET_COL}"]'
@@ -77,6 +78,12 @@ class BrowserReportTest(unittest.TestCase):
         self.assertIn(TARGET_ROW, text)
         self.assertIn("config:CONFIG_MEMCG_V1", text)
         self.assertIn("memory controller in cgroup v1", text)
+        visible = self.page.eval(
+            f"(() => {{ const r = document.querySelector('{sel}').getBoundingClientRect();"
+            "const p = document.getElementById('details').getBoundingClientRect();"
+            "return r.right <= p.left + 1 && r.left >= 0 && r.top >= 0"
+            " && r.bottom <= innerHeight; })()")
+        self.assertTrue(visible, "the chosen cell is hidden under the details panel")
         out = out_dir()
         self.page.screenshot(str(out / "report.png"))
         self.assertGreater((out / "report.png").stat().st_size, 10_000)
