@@ -1,0 +1,43 @@
+// LoopDevice: a loop block device over a file, detached when the owner goes away.
+//
+//   CKC_TRY(loop, LoopDevice::Create(dir + "/disk.img", 64 << 20));  // sparse backing file
+//   loop.path()  -> "/dev/loop3";  loop.dev() -> its dev_t (for io.max / blkio rules)
+//   CKC_TRY(fd, loop.Open(O_RDWR | O_DIRECT));
+//
+// The device is configured with LO_FLAGS_AUTOCLEAR and the owner keeps one descriptor open, so
+// the kernel detaches it when that descriptor closes: also when the test process is SIGKILLed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "fd.h"
+#include "result.h"
+
+namespace ckc {
+
+class LoopDevice {
+ public:
+  // Creates (or truncates) `backing` to `size` bytes and attaches a free loop device to it.
+  [[nodiscard]] static Result<LoopDevice> Create(const std::string& backing, uint64_t size);
+
+  LoopDevice() = default;
+  LoopDevice(LoopDevice&&) noexcept = default;
+  LoopDevice& operator=(LoopDevice&&) noexcept = default;
+  ~LoopDevice() { Detach(); }
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] dev_t dev() const { return dev_; }
+  [[nodiscard]] Result<UniqueFd> Open(int flags) const;
+  // Detaches now (LOOP_CLR_FD; autoclear finishes it once every opener has closed).
+  void Detach();
+
+ private:
+  std::string path_;
+  dev_t dev_ = 0;
+  UniqueFd fd_;  // keeps the autoclear device attached
+};
+
+}  // namespace ckc
