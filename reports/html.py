@@ -186,18 +186,28 @@ def differences(matrix: Matrix, row_ids: list[str]) -> dict[tuple[str, str, str]
     return groups
 
 
+def _severity(outcome: str, reason: str) -> int:
+    """Order of the "why" list: breakage first, then config evidence, mode skips last."""
+    ranks = {"crash": 0, "timeout": 1, "fail": 2}
+    if outcome in ranks:
+        return ranks[outcome]
+    if reason.startswith("config:"):
+        return 3
+    return 5 if reason.startswith("cgroup-mode:") else 4
+
+
 def why_differ(matrix: Matrix, row_ids: list[str]) -> str:
     groups = differences(matrix, row_ids)
     if not groups:
         return '<p class="banner info">Every row has the same outcome in every column.</p>'
     order = {c.key: i for i, c in enumerate(matrix.columns)}
     lines = []
-    for (key, outcome, reason), rows in sorted(groups.items(),
-                                               key=lambda kv: (order[kv[0][0]], -len(kv[1]))):
+    for (key, outcome, reason), rows in sorted(
+            groups.items(), key=lambda kv: (_severity(kv[0][1], kv[0][2]), order[kv[0][0]])):
         shown = ", ".join(rows[:6]) + (f", … (+{len(rows) - 6})" if len(rows) > 6 else "")
         evidence = explain_reason(reason)
-        lines.append(f'<tr><td class="nowrap">{escape(key)}</td><td><span class="sym o-{outcome}">'
-                     f'{SYMBOLS[outcome]}</span>&nbsp;{LABELS[outcome]}</td>'
+        lines.append(f'<tr><td class="nowrap">{escape(key)}</td><td class="nowrap"><span class="sym '
+                     f'o-{outcome}">{SYMBOLS[outcome]}</span>&nbsp;{LABELS[outcome]}</td>'
                      f'<td><code>{escape(reason)}</code><br><small>{escape(evidence)}</small>'
                      f'</td><td>{len(rows)}</td><td><small>{escape(shown)}</small></td></tr>')
     return ('<details id="why" open><summary><b>Why rows differ</b>: where a column did not pass '
