@@ -68,7 +68,8 @@ def find_catalogue(explicit: str | None = None) -> Path | None:
 
 def parse_catalogue(text: str, path: str = "") -> Catalogue:
     cat = Catalogue(path=path)
-    area, sources = "", ("",)
+    area = ""
+    sources: tuple[str, ...] = ()
     for line in text.splitlines():
         heading = _HEADING.match(line)
         if heading:

@@ -167,7 +167,8 @@ def _group(per_col: list[tuple[Column, list[bench.Figure]]], heading: str, cls: 
 
 
 def benchmarks_section(matrix: Matrix) -> str:
-    real, emulated = [], []
+    real: list[tuple[Column, list[bench.Figure]]] = []
+    emulated: list[tuple[Column, list[bench.Figure]]] = []
     for col in matrix.columns:
         figs = bench.figures(matrix.benchmarks.get(col.key, []))
         if figs:

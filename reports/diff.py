@@ -112,15 +112,28 @@ def diff_columns(ma: Matrix, col_a: Column, mb: Matrix, col_b: Column, label_a: 
     return d
 
 
+def _identity(col: Column) -> tuple[str, str]:
+    """What a column stands for beyond its exact release: the VM matrix name, or the host."""
+    return (",".join(col.vm_kernels) or "host", col.cgroup_mode)
+
+
 def pair_columns(ma: Matrix, mb: Matrix) -> tuple[list[tuple[Column, Column]], list[str]]:
-    """Columns to compare: equal kernel+mode, or the only column of each side; plus notes."""
+    """Columns to compare: the only column of each side; else equal kernel+mode; else the same
+    matrix kernel (e.g. "bookworm") and mode, so a Debian kernel update still pairs up."""
     if len(ma.columns) == 1 and len(mb.columns) == 1:
         return [(ma.columns[0], mb.columns[0])], []
-    keys_b = {c.key: c for c in mb.columns}
-    pairs = [(c, keys_b[c.key]) for c in ma.columns if c.key in keys_b]
-    notes = [f"only in A: {c.key}" for c in ma.columns if c.key not in keys_b]
-    keys_a = {c.key for c in ma.columns}
-    notes += [f"only in B: {c.key}" for c in mb.columns if c.key not in keys_a]
+    left = list(ma.columns)
+    right = {c.key: c for c in mb.columns}
+    pairs = [(c, right.pop(c.key)) for c in left if c.key in right]
+    paired = {a.key for a, _ in pairs}
+    for c in left:
+        match = next((b for b in right.values() if c.key not in paired
+                      and _identity(b) == _identity(c)), None)
+        if match is not None:
+            pairs.append((c, right.pop(match.key)))
+            paired.add(c.key)
+    notes = [f"only in A: {c.key}" for c in left if c.key not in paired]
+    notes += [f"only in B: {k}" for k in right]
     return pairs, notes
 
 

@@ -14,10 +14,11 @@ import os
 import unittest
 from pathlib import Path
 
-from reports.catalogue import find_catalogue, load_catalogue
+from reports.catalogue import Catalogue, find_catalogue, load_catalogue
 from reports.html import render_report, row_differs, row_outcomes, rows_by_area
+from reports.matrix import Matrix
 from reports.schema import load_many, merge, write_text_atomic
-from reports.tests.cdp import Browser, find_chromium, install_chromium
+from reports.tests.cdp import Browser, Page, find_chromium, install_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -30,6 +31,12 @@ def out_dir() -> Path:
 
 
 class BrowserReportTest(unittest.TestCase):
+    matrix: Matrix
+    cat: Catalogue
+    report: Path
+    browser: Browser
+    page: Page
+
     @classmethod
     def setUpClass(cls) -> None:
         chromium = find_chromium()

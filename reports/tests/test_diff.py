@@ -35,7 +35,8 @@ class ColumnsOfOneFileTest(unittest.TestCase):
         m = merge(load_results(fixture("vm-merged.json")))
         d = diff.diff_columns(m, find_column(m, "5.10/v1"), m, find_column(m, "6.12/v1"),
                               "a", "b")
-        skipped = {c.row_id: c.after.reason for c in d.of_kind("newly-skipped")}
+        skipped = {c.row_id: c.after.reason if c.after else "" for c in
+                   d.of_kind("newly-skipped")}
         self.assertEqual(set(skipped), MEM_V1_ROWS)
         self.assertEqual(set(skipped.values()), {"config:CONFIG_MEMCG_V1"})
         self.assertEqual(d.regressions, [])
@@ -87,6 +88,19 @@ class TwoRunsTest(unittest.TestCase):
         d2 = diff.diff_columns(h, h.columns[0], m, find_column(m, "6.12/v1"), "a", "b")
         self.assertEqual(d2.bench_changes, [])
         self.assertIn("emulated", d2.bench_note)
+
+    def test_columns_pair_by_matrix_kernel_after_a_package_update(self) -> None:
+        a = merge(load_results(fixture("vm-merged.json")))
+        b = merge(load_results(fixture("vm-merged.json")))
+        col = find_column(b, "6.1/v2")
+        b.cells = {r: {("6.1.0-29-amd64/v2" if k == col.key else k): c for k, c in cells.items()}
+                   for r, cells in b.cells.items()}
+        col.key, col.release = "6.1.0-29-amd64/v2", "6.1.0-29-amd64"
+        pairs, notes = diff.pair_columns(a, b)
+        self.assertIn(("6.1.0-28-amd64/v2", "6.1.0-29-amd64/v2"),
+                      [(x.key, y.key) for x, y in pairs])
+        self.assertEqual(len(pairs), 5)
+        self.assertEqual(notes, [])
 
     def test_strict_counts_newly_skipped(self) -> None:
         done = run_cli("diff", fixture("vm-merged.json"), "--from", "5.10/v1", "--to",

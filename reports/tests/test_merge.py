@@ -1,6 +1,7 @@
 """reports.schema.merge: behaviour ID x (release, cgroup mode), kernel facts per column."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import unittest
@@ -42,8 +43,7 @@ class MergeTest(unittest.TestCase):
         runs = load_results(fixture("vm-6.1-v2.json")) + load_results(fixture("vm-6.1-v2.json"))
         first, second = runs
         second.run_id, second.started = "later", "2026-11-22T23:00:00Z"
-        second.results = [r.__class__(**{**r.__dict__, "outcome": "crash"}) for r in
-                          second.results[:3]]
+        second.results = [dataclasses.replace(r, outcome="crash") for r in second.results[:3]]
         m = merge([first, second])
         self.assertEqual(len(m.columns), 1)
         self.assertEqual(m.columns[0].run_ids, ["a1060102", "later"])

@@ -24,7 +24,9 @@ class LoadTest(unittest.TestCase):
         self.assertEqual([r.kernel.cgroup_mode for r in runs], ["v1", "v2", "v2", "v1", "v2"])
         self.assertEqual(runs[3].machine.accel, "tcg")
         self.assertIsNone(runs[4].finished)
-        self.assertIn("Kernel panic", runs[4].vm["console_tail"])
+        vm = runs[4].vm
+        assert vm is not None
+        self.assertIn("Kernel panic", vm["console_tail"])
 
     def test_each_bad_file_is_one_line_naming_it(self) -> None:
         for name, words in BAD.items():
