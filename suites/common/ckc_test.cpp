@@ -168,6 +168,14 @@ Requirement CgroupVersion(std::string controller, int version, std::string reaso
   }};
 }
 
+Requirement RootOrUserns() {
+  return {[]() -> std::optional<std::string> {
+    if (!Root().probe()) return std::nullopt;
+    if (auto why = NamespaceType(NsType::kUser).probe()) return why;
+    return UnprivilegedUserns().probe();
+  }};
+}
+
 std::optional<std::string> Unmet(std::initializer_list<Requirement> requirements) {
   for (const auto& r : requirements) {
     if (auto why = r.probe()) return why;
@@ -184,6 +192,24 @@ std::string ChildResult::Describe() const {
   return out;
 }
 
+Result<ChildResult> Collect(Child& child, Channel& ch, std::chrono::milliseconds timeout) {
+  using std::chrono::milliseconds;
+  ChildResult result;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] {
+    auto d = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    return std::max(d, milliseconds(1));
+  };
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto msg = ch.Recv(left());
+    if (!msg) break;  // EOF: the child and everything it spawned closed the channel
+    result.reports.push_back(*msg);
+  }
+  CKC_TRY(status, child.Wait(left()));
+  result.status = status;
+  return result;
+}
+
 Result<ChildResult> RunInChild(const std::function<int(Channel&)>& fn, uint64_t clone_flags,
                                std::chrono::milliseconds timeout) {
   CKC_TRY(ch, Channel::Create());
@@ -192,19 +218,13 @@ Result<ChildResult> RunInChild(const std::function<int(Channel&)>& fn, uint64_t 
     return fn(ch);
   }));
   ch.BecomeParent();
-  ChildResult result;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    auto msg = ch.Recv(left);
-    if (!msg) break;  // EOF: the child and everything it spawned closed the channel
-    result.reports.push_back(*msg);
-  }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  CKC_TRY(status, child.Wait(std::max(left, std::chrono::milliseconds(1))));
-  result.status = status;
-  return result;
+  return Collect(child, ch, timeout);
+}
+
+Result<ChildResult> RunInSandbox(const Sandbox& box, const std::function<int(Channel&)>& fn,
+                                 std::chrono::milliseconds timeout) {
+  CKC_TRY(run, box.Run(fn));
+  return Collect(run.child, run.channel, timeout);
 }
 
 int ReportErrno(Channel& ch, std::string_view what, int code) {

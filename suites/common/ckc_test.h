@@ -27,6 +27,7 @@
 #include "process.h"
 #include "result.h"
 #include "run_scope.h"
+#include "sandbox.h"
 
 namespace ckc::test {
 
@@ -51,6 +52,9 @@ Requirement NamespaceType(NsType type);      // kernel:<type>-namespace
 Requirement UnprivilegedUserns();            // sysctl:user.max_user_namespaces / ...
 Requirement Swap();                          // needs:swap
 Requirement Command(std::string path);       // setup:missing-<path>
+// Root, or else what a row needs to run unprivileged through a user namespace of its own
+// (pair with Sandbox::UserNsUnlessRoot()): /proc/self/ns/user and no sysctl forbidding it.
+Requirement RootOrUserns();
 // A cgroup controller (v2 names: "memory", "io", "cpu", "pids", "freezer", "net_cls"...) served by
 // a v1 hierarchy or listed in the cgroup2 root: controller:<name>, config:CONFIG_X when the config
 // says it is compiled out (CONFIG_MEMCG_V1), cgroup-mode:v2-has-no-<name>, or
@@ -134,6 +138,15 @@ struct ChildResult {
 // until it exits; the child is killed after `timeout`.
 Result<ChildResult> RunInChild(const std::function<int(Channel&)>& fn, uint64_t clone_flags = 0,
                                std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Runs `fn` in `box` (see Sandbox::Run) and collects its reports like RunInChild. A setup step
+// that failed in the child is returned as an error.
+Result<ChildResult> RunInSandbox(const Sandbox& box, const std::function<int(Channel&)>& fn,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// Collects what a running child sends until its channel closes (it and its descendants are
+// gone), then waits for it; killed once `timeout` has passed.
+Result<ChildResult> Collect(Child& child, Channel& ch,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // In a child: sends "<what>: <ERRNO>" and returns `code` (for `return ReportErrno(ch, ...)`).
 int ReportErrno(Channel& ch, std::string_view what, int code = 1);
