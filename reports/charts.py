@@ -19,7 +19,7 @@ from reports.matrix import Column, Matrix
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",
            "#F0E442")
-LABEL_W, PLOT_W, BAR_H, GAP, TOP = 250, 330, 10, 10, 26
+LABEL_W, PLOT_W, BAR_H, GAP, TOP = 270, 330, 10, 10, 26
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,9 @@ def hbar_chart(title: str, categories: list[str], series: list[str],
                    f'y2="{TOP + len(categories) * group_h}" stroke="#888"/>')
     for ci, cat in enumerate(categories):
         y0 = TOP + ci * group_h
+        label = cat[3:] if cat.startswith("BM_") else cat
         out.append(f'<text x="{LABEL_W - 6}" y="{y0 + group_h / 2:.1f}" font-size="10" '
-                   f'text-anchor="end">{escape(cat)}</text>')
+                   f'text-anchor="end">{escape(label)}</text>')
         for si, name in enumerate(series):
             bar = bars.get((cat, si))
             if bar:
@@ -115,7 +116,8 @@ def _legend_svg(series: list[str], y: float) -> str:
 
 
 def _series_name(col: Column) -> str:
-    return f"{col.release} {col.cgroup_mode} ({'/'.join(col.accels)})"
+    variant = f" +{col.variant}" if col.variant else ""
+    return f"{col.release} {col.cgroup_mode}{variant} ({'/'.join(col.accels)})"
 
 
 def overhead_charts(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
@@ -158,10 +160,37 @@ def cost_charts(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
     return charts
 
 
+def accounting_off_charts(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
+    """bench.memcg-off: a kernel vs the same kernel booted with cgroup_disable=memory."""
+    by_key = {(c.release, c.cgroup_mode, c.variant): figs for c, figs in per_col}
+    bars: dict[tuple[str, int], Bar] = {}
+    series: list[str] = []
+    cats: list[str] = []
+    for col, off_figs in per_col:
+        base_figs = by_key.get((col.release, col.cgroup_mode, ""))
+        if "cgroup_disable=memory" not in col.variant or base_figs is None:
+            continue
+        series.append(f"{col.release} {col.cgroup_mode} ({'/'.join(col.accels)})")
+        base = {f.name: f for f in base_figs}
+        for f in off_figs:
+            on = base.get(f.name)
+            if on is None or "depth:" not in f.name:
+                continue
+            if f.name not in cats:
+                cats.append(f.name)
+            delta = on.mean_ns - f.mean_ns
+            ci = math.hypot(on.ci95_ns(), f.ci95_ns())
+            bars[(f.name, len(series) - 1)] = Bar(delta, ci, abs(delta) > ci)
+    if not bars:
+        return []
+    return [hbar_chart("memcg accounting cost: kernel vs the same kernel booted with "
+                       "cgroup_disable=memory (ns per operation)", cats, series, bars)]
+
+
 def _group(per_col: list[tuple[Column, list[bench.Figure]]], heading: str, cls: str) -> str:
     if not per_col:
         return ""
-    charts = overhead_charts(per_col) + cost_charts(per_col)
+    charts = overhead_charts(per_col) + accounting_off_charts(per_col) + cost_charts(per_col)
     inner = "".join(c.replace('class="chart"', f'class="chart {cls}"') for c in charts if c)
     return f'<h3>{heading}</h3><div class="charts">{inner}</div>'
 

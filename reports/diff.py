@@ -114,7 +114,7 @@ def diff_columns(ma: Matrix, col_a: Column, mb: Matrix, col_b: Column, label_a: 
 
 def _identity(col: Column) -> tuple[str, str]:
     """What a column stands for beyond its exact release: the VM matrix name, or the host."""
-    return (",".join(col.vm_kernels) or "host", col.cgroup_mode)
+    return (",".join(col.vm_kernels) or "host", col.cgroup_mode + "+" + col.variant)
 
 
 def pair_columns(ma: Matrix, mb: Matrix) -> tuple[list[tuple[Column, Column]], list[str]]:

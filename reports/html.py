@@ -99,6 +99,7 @@ def _column_head(col: Column) -> str:
     return (f'<th class="col" scope="col" data-col="{escape(col.key)}"><button type="button" '
             f'title="kernel facts">{escape(col.release).replace("-", "-<wbr>")}<br>'
             f'<b>{escape(col.cgroup_mode)}</b>'
+            f'{"<br><small>+" + escape(col.variant) + "</small>" if col.variant else ""}'
             f'<br><span{tag}>{escape(accel)}{extra}</span></button></th>')
 
 

@@ -27,9 +27,10 @@ class Cell:
 
 @dataclass
 class Column:
-    key: str  # "<release>/<cgroup mode>"
+    key: str  # "<release>/<cgroup mode>[+<extra kernel arguments>]"
     release: str
     cgroup_mode: str
+    variant: str = ""  # extra kernel arguments of the VM (vm.append), "" for none
     accels: list[str] = field(default_factory=list)  # host, kvm, tcg (several when mixed)
     arch: str = ""
     config_sources: list[str] = field(default_factory=list)
@@ -65,8 +66,16 @@ class Matrix:
         return next(c for c in self.columns if c.key == key)
 
 
+def variant_of(run: Run) -> str:
+    """Extra kernel arguments of a VM run (e.g. cgroup_disable=memory): a column of its own."""
+    append = run.vm.get("append", "") if run.vm else ""
+    return " ".join(str(append).split())
+
+
 def column_key(run: Run) -> str:
-    return f"{run.kernel.release}/{run.kernel.cgroup_mode}"
+    """"<release>/<mode>", plus "+<extra kernel arguments>" for a VM booted with --append."""
+    variant = variant_of(run)
+    return f"{run.kernel.release}/{run.kernel.cgroup_mode}" + (f"+{variant}" if variant else "")
 
 
 def release_sort_key(release: str) -> tuple[Any, ...]:
@@ -141,7 +150,8 @@ def merge_runs(runs: list[Run]) -> Matrix:
     by_key: dict[str, Column] = {}
     for run in sorted(runs, key=lambda r: r.started):
         key = column_key(run)
-        col = by_key.setdefault(key, Column(key, run.kernel.release, run.kernel.cgroup_mode))
+        col = by_key.setdefault(key, Column(key, run.kernel.release, run.kernel.cgroup_mode,
+                                            variant_of(run)))
         _update_column(col, run)
         for result in run.results:
             if result.id:  # "" = self-test, not a catalogue row
@@ -171,14 +181,16 @@ def _raw_run(run: Run) -> dict[str, Any]:
 
 
 def find_column(matrix: Matrix, spec: str) -> Column:
-    """Column for "5.10/v1": release equal to or starting with "5.10." / "5.10-"; mode exact.
+    """Column for "5.10/v1": release equal to or starting with "5.10." / "5.10-"; mode exact;
+    "6.1/v2+cgroup_disable=memory" names the column of a VM booted with those arguments.
 
     Raises LookupError with a one-line message when none or several match.
     """
-    release, _, mode = spec.rpartition("/")
+    release, _, rest = spec.partition("/")
+    mode, _, variant = rest.partition("+")
     if not release or not mode:
         raise LookupError(f"column {spec!r}: expected RELEASE/MODE, e.g. 5.10/v1")
-    found = [c for c in matrix.columns if c.cgroup_mode == mode and (
+    found = [c for c in matrix.columns if c.cgroup_mode == mode and c.variant == variant and (
         c.release == release or c.release.startswith((release + ".", release + "-")))]
     if len(found) != 1:
         have = ", ".join(c.key for c in matrix.columns) or "none"

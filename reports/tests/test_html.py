@@ -134,6 +134,12 @@ class HtmlStructureTest(unittest.TestCase):
         self.assertGreater(page.svgs, 8)
         self.assertGreater(page.emulated_charts, 0)
 
+    def test_accounting_off_chart_pairs_kernel_with_its_cgroup_disable_run(self) -> None:
+        runs, _ = load_many([fixture("vm-6.1-v2.json"), fixture("vm-6.1-v2-memcg-off.json")])
+        text = render_report(merge(runs), Catalogue())
+        self.assertIn("memcg accounting cost", text)
+        self.assertIn("+cgroup_disable=memory", text)
+
     def test_errors_and_missing_catalogue_are_shown(self) -> None:
         text = render_report(good_matrix(), Catalogue(), ["x.json: empty file (no JSON at all)"])
         self.assertIn("Input not read: x.json: empty file", text)

@@ -62,6 +62,15 @@ class MergeTest(unittest.TestCase):
         self.assertEqual([c.key for c in again.columns], [c.key for c in m.columns])
         self.assertEqual(again.cells["pids.max"].keys(), m.cells["pids.max"].keys())
 
+    def test_vm_with_extra_kernel_arguments_is_its_own_column(self) -> None:
+        runs, _ = load_many([fixture("vm-6.1-v2.json"), fixture("vm-6.1-v2-memcg-off.json")])
+        m = merge(runs)
+        self.assertEqual([c.key for c in m.columns],
+                         ["6.1.0-28-amd64/v2", "6.1.0-28-amd64/v2+cgroup_disable=memory"])
+        off = find_column(m, "6.1/v2+cgroup_disable=memory")
+        self.assertEqual(m.cells["mem.oom-group"][off.key].reason, "controller:memory")
+        self.assertEqual(find_column(m, "6.1/v2").variant, "")
+
     def test_find_column(self) -> None:
         m = good_matrix()
         self.assertEqual(find_column(m, "5.10/v1").key, "5.10.0-33-amd64/v1")
