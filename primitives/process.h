@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "fd.h"
 #include "result.h"
@@ -48,7 +49,11 @@ class Child {
  public:
   Child() = default;
   Child(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
-  Child(Child&&) noexcept = default;
+  // A moved-from Child owns nothing (its destructor must not kill the moved child).
+  Child(Child&& other) noexcept
+      : pid_(std::exchange(other.pid_, -1)),
+        pidfd_(std::move(other.pidfd_)),
+        reaped_(std::exchange(other.reaped_, true)) {}
   Child& operator=(Child&& other) noexcept;
   ~Child();
 
