@@ -1,0 +1,132 @@
+#include "cg_suite.h"
+
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include <fmt/format.h>
+#include <sstream>
+#include <thread>
+
+namespace ckc::test {
+
+const CgroupSystem& Cgroups() {
+  static const CgroupSystem sys = [] {
+    auto s = CgroupSystem::Current();
+    return s ? std::move(*s) : CgroupSystem::FromLayout({});
+  }();
+  return sys;
+}
+
+Requirement Cgroup2Mounted() {
+  return {[]() -> std::optional<std::string> {
+    if (Cgroups().layout().V2Mount()) return std::nullopt;
+    return "cgroup-mode:v1-has-no-cgroup2 (no cgroup2 hierarchy is mounted)";
+  }};
+}
+
+std::optional<std::string> FirstV2DomainController() {
+  auto mount = Cgroups().V2Mount();
+  if (!mount) return std::nullopt;
+  // A hybrid host's cgroup2 root is the host's: only what it already enables is usable.
+  bool v2 = Cgroups().mode() == CgroupMode::kV2;
+  auto text = ReadFile(*mount + (v2 ? "/cgroup.controllers" : "/cgroup.subtree_control"));
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
+  for (std::string c; in >> c;) {
+    if (c == "memory" || c == "io" || c == "hugetlb" || c == "rdma" || c == "misc") return c;
+  }
+  return std::nullopt;
+}
+
+Requirement V2DomainController() {
+  return {[]() -> std::optional<std::string> {
+    if (!Cgroups().layout().V2Mount()) return "cgroup-mode:v1-has-no-cgroup2 (no cgroup2 hierarchy)";
+    if (FirstV2DomainController()) return std::nullopt;
+    return fmt::format("cgroup-mode:{}-no-v2-domain-controller (no memory/io/hugetlb/rdma/misc "
+                       "controller is usable in the cgroup2 tree)",
+                       CgroupModeName(Cgroups().mode()));
+  }};
+}
+
+Requirement TwoCpus() {
+  return {[]() -> std::optional<std::string> {
+    if (OnlineCpus() >= 2) return std::nullopt;
+    return "setup:needs-2-cpus (this machine has one CPU)";
+  }};
+}
+
+Result<InGroup> StartIn(const Cgroup& cg, const std::function<int(Channel&)>& fn) {
+  CKC_TRY(ch, Channel::Create());
+  CKC_TRY(child, SpawnIn(cg, [&] {
+    ch.BecomeChild();
+    return fn(ch);
+  }));
+  ch.BecomeParent();
+  return InGroup{std::move(child), std::move(ch)};
+}
+
+Result<ChildResult> RunIn(const Cgroup& cg, const std::function<int(Channel&)>& fn,
+                          std::chrono::milliseconds timeout) {
+  CKC_TRY(c, StartIn(cg, fn));
+  ChildResult result;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    auto msg = c.ch.Recv(left);
+    if (!msg) break;
+    result.reports.push_back(*msg);
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  CKC_TRY(status, c.child.Wait(std::max(left, std::chrono::milliseconds(1))));
+  result.status = status;
+  return result;
+}
+
+bool TouchAnon(size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  auto* c = static_cast<volatile char*>(p);
+  for (size_t i = 0; i < bytes; i += 4096) c[i] = 1;
+  return true;
+}
+
+void AllocateForever() {
+  for (;;) TouchAnon(kMiB);
+}
+
+void Spin(std::chrono::milliseconds wall) {
+  auto end = std::chrono::steady_clock::now() + wall;
+  volatile uint64_t x = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    for (int i = 0; i < 10000; ++i) x = x + 1;
+  }
+}
+
+uint64_t SelfCpuUsec() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& t) { return uint64_t(t.tv_sec) * 1000000 + uint64_t(t.tv_usec); };
+  return us(ru.ru_utime) + us(ru.ru_stime);
+}
+
+bool PinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace ckc::test

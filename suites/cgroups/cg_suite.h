@@ -1,0 +1,58 @@
+// Shared helpers of the cgroups suite: the machine's hierarchies, children started inside a group
+// with a channel to the test, and the small workloads (touch memory, burn CPU) rows reuse.
+//
+//   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "x", {"memory"}));
+//   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) { ...; return 0; }));
+//   ASSERT_OK(c.ch.Expect("ready", 10s));
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "cgroups.h"
+#include "ckc_test.h"
+
+namespace ckc::test {
+
+// The hierarchies of this machine, read once.
+const CgroupSystem& Cgroups();
+
+// cgroup-mode:v1-has-no-cgroup2 unless a cgroup2 tree is mounted.
+Requirement Cgroup2Mounted();
+// A domain controller (memory, io, hugetlb, rdma, misc) usable in the cgroup2 tree, or a
+// controller:... reason. Needed by rows about v2's no-internal-process rule.
+Requirement V2DomainController();
+// The first such controller, if any.
+std::optional<std::string> FirstV2DomainController();
+// setup:needs-2-cpus on a single-CPU machine.
+Requirement TwoCpus();
+
+// A child started inside a group, with its end of a channel.
+struct InGroup {
+  Child child;
+  Channel ch;
+};
+Result<InGroup> StartIn(const Cgroup& cg, const std::function<int(Channel&)>& fn);
+// Runs `fn` inside `cg` to the end, collecting its messages.
+Result<ChildResult> RunIn(const Cgroup& cg, const std::function<int(Channel&)>& fn,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// In a child: maps and touches `bytes` of anonymous memory (kept mapped); false on failure.
+bool TouchAnon(size_t bytes);
+// In a child: allocates and touches 1 MiB after 1 MiB until it is killed.
+[[noreturn]] void AllocateForever();
+// Burns CPU on the calling thread until `wall` has passed.
+void Spin(std::chrono::milliseconds wall);
+// CPU time (user + system) of the calling process, in microseconds.
+uint64_t SelfCpuUsec();
+// Pins the calling process to `cpu`; false on failure.
+bool PinTo(int cpu);
+// Polls `pred` every 10 ms until it is true or `timeout` passes.
+bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+inline constexpr size_t kMiB = size_t{1} << 20;
+
+}  // namespace ckc::test
