@@ -29,8 +29,20 @@ def _err(msg: str) -> None:
     print(f"ckc: {msg}", file=sys.stderr)
 
 
+def expand_inputs(paths: list[str]) -> list[str]:
+    """A directory stands for every *.json under it (sorted; hidden temp files left out)."""
+    out: list[str] = []
+    for p in paths:
+        if Path(p).is_dir():
+            out += sorted(str(f) for f in Path(p).rglob("*.json")
+                          if not f.name.startswith("."))
+        else:
+            out.append(p)
+    return out
+
+
 def _load(paths: list[str]) -> tuple[Matrix | None, list[SchemaError]]:
-    runs, errors = load_many(paths)
+    runs, errors = load_many(expand_inputs(paths))
     for e in errors:
         _err(str(e))
     return (merge(runs) if runs else None), errors
@@ -112,11 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ckc report", description="ckc results: merge, HTML, diff")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("merge", help="merge results files into one compatibility JSON")
-    m.add_argument("inputs", nargs="+", metavar="RESULTS.json")
+    m.add_argument("inputs", nargs="+", metavar="RESULTS.json|DIR")
     m.add_argument("-o", "--output", required=True, metavar="COMPAT.json")
     m.set_defaults(func=cmd_merge)
     h = sub.add_parser("html", help="render the compatibility matrix as one HTML page")
-    h.add_argument("inputs", nargs="+", metavar="RESULTS.json")
+    h.add_argument("inputs", nargs="+", metavar="RESULTS.json|DIR")
     h.add_argument("-o", "--output", default="report.html", metavar="REPORT.html")
     h.add_argument("--catalogue", help="BEHAVIOURS.md (default: ../shared/BEHAVIOURS.md)")
     h.add_argument("--title", default="ckc compatibility report")

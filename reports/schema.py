@@ -93,7 +93,7 @@ def _read_text(path: str) -> str:
     if not data.strip():
         raise SchemaError(path, "empty file (no JSON at all)")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise SchemaError(path, f"not UTF-8 text (byte {err.start}): not a results file") from None
 
@@ -102,7 +102,7 @@ def _parse_json(path: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        at_end = err.pos >= len(text.rstrip()) - 1
+        at_end = err.pos >= len(text.rstrip()) - 8  # e.g. cut inside `true` or a number
         if err.msg.startswith("Unterminated string") or (at_end and err.msg.startswith("Expecting")):
             raise SchemaError(path, f"truncated JSON: the text ends at byte {len(text)} inside "
                               "an unfinished value (was the writer killed?)") from None

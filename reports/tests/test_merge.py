@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 import unittest
 
@@ -78,6 +79,19 @@ class MergeTest(unittest.TestCase):
         for bad in ("5.10", "7.0/v1", "6.12/v2"):
             with self.subTest(spec=bad), self.assertRaises(LookupError):
                 find_column(m, bad)
+
+    def test_cli_directory_input(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.mkdir(os.path.join(tmp, "vm"))
+            shutil.copy(fixture("host-6.18-hybrid.json"), tmp)
+            shutil.copy(fixture("vm-merged.json"), os.path.join(tmp, "vm"))
+            shutil.copy(fixture("vm-6.1-v2.json"), os.path.join(tmp, "vm"))  # also in merged
+            with open(os.path.join(tmp, ".partial.json"), "w") as f:
+                f.write("{")
+            out = os.path.join(tmp, "compat.out")
+            done = run_cli("merge", tmp, "-o", out)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertEqual(len(merge(load_results(out)).runs), 6)
 
     def test_cli_merge_reports_bad_file_and_merges_the_rest(self) -> None:
         with tempfile.TemporaryDirectory() as tmp:

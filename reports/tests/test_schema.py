@@ -38,6 +38,18 @@ class LoadTest(unittest.TestCase):
                 self.assertTrue(msg.startswith(fixture(name) + ": "), msg)
                 self.assertIn(words, msg)
 
+    def test_truncation_anywhere_near_the_end(self) -> None:
+        text = Path(fixture("vm-5.10-v1.json")).read_text()
+        with tempfile.TemporaryDirectory() as tmp:
+            for cut in ('"outcome": "pa', '"duration_ms": 1', '"results": [', '"lsms": [', "tr"):
+                with self.subTest(cut=cut):
+                    path = os.path.join(tmp, "cut.json")
+                    end = text.index(cut.replace("tr", '"vm": {')) + len(cut)
+                    Path(path).write_text(text[:end] if cut != "tr" else '{"a": tr')
+                    with self.assertRaises(SchemaError) as ctx:
+                        load_results(path)
+                    self.assertIn("truncated JSON", str(ctx.exception))
+
     def test_missing_file(self) -> None:
         with self.assertRaises(SchemaError) as ctx:
             load_results("/nonexistent/ckc.json")
