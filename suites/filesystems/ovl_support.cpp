@@ -1,0 +1,73 @@
+#include "ovl_support.h"
+
+#include <dirent.h>
+#include <sched.h>
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <vector>
+
+#include "mounts.h"
+
+namespace ckc::test {
+
+Result<ChildResult> InPrivateMountNs(const std::function<int(Channel&)>& fn) {
+  return RunInChild(
+      [&](Channel& ch) {
+        if (auto st = MakeRootPrivate(); !st)
+          return Report(ch, "setup: " + st.error().Message(), 2);
+        return fn(ch);
+      },
+      CLONE_NEWNS);
+}
+
+void Observe(Channel& ch, std::string_view key, std::string_view value) {
+  (void)ch.Send(fmt::format("{}={}", key, value));
+}
+
+Observations Parse(const ChildResult& result) {
+  Observations out;
+  for (const auto& r : result.reports) {
+    auto eq = r.find('=');
+    if (eq != std::string::npos) out[r.substr(0, eq)] = r.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string ReadOr(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text) return "!" + ErrnoName(text.error().err);
+  return *text;
+}
+
+std::string List(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return "!" + ErrnoName(errno);
+  std::vector<std::string> names;
+  while (auto* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : " ") + n;
+  return out;
+}
+
+std::string Outcome(long rc) { return rc >= 0 ? "ok" : "!" + ErrnoName(errno); }
+
+Status PutFile(const std::string& path, std::string_view data, bool append) {
+  CKC_TRY(fd, OpenFile(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644));
+  if (::write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+    return ErrnoError("write", path);
+  }
+  return {};
+}
+
+std::string UpperKindOf(const std::string& path) {
+  auto e = ClassifyUpperEntry(path);
+  return e ? e->Describe() : "!" + e.error().Message();
+}
+
+}  // namespace ckc::test
