@@ -14,13 +14,17 @@ from collections import Counter
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reports import charts
+from reports.bench import human_ns
 from reports.catalogue import SOURCE_DOCUMENTS, Catalogue, area_of
 from reports.config_map import explain_reason
 from reports.matrix import Cell, Column, Matrix
 from reports.schema import OUTCOMES
+
+if TYPE_CHECKING:
+    from reports.diff import ColumnDiff
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SYMBOLS = {"pass": "✓", "fail": "✗", "skip": "–", "crash": "!", "timeout": "◷", "none": "·"}
@@ -41,8 +45,8 @@ def rows_by_area(matrix: Matrix, cat: Catalogue) -> list[tuple[str, list[str]]]:
     for row_id in matrix.row_ids:
         if row_id not in cat.rows and not row_id.startswith("bench."):
             area = area_of(row_id, cat)
-            groups.setdefault(area if not cat.found else f"Not in the catalogue: {area}", [])
-            groups[area if not cat.found else f"Not in the catalogue: {area}"].append(row_id)
+            area = f"Not in the catalogue: {area}" if cat.found else area
+            groups.setdefault(area, []).append(row_id)
     return [(a, ids) for a, ids in groups.items() if ids]
 
 
@@ -271,8 +275,6 @@ def _diff_rows(d: "ColumnDiff") -> str:
 
 
 def _bench_rows(d: "ColumnDiff") -> str:
-    from reports.bench import human_ns
-
     return "".join(f'<tr><td>{escape(c.name)}</td><td>{human_ns(c.before_ns)}</td>'
                    f'<td>{human_ns(c.after_ns)}</td><td>{c.percent:+.1f} %</td>'
                    f'<td>±{human_ns(c.noise_ns)}</td></tr>' for c in d.bench_changes)
@@ -302,6 +304,3 @@ def render_diff(diffs: list["ColumnDiff"], notes: list[str], baseline: str) -> s
                  f'{escape(verdict)}</p>')
     return page(f"ckc diff against {baseline}", "".join(parts))
 
-
-if False:  # for type checkers only
-    from reports.diff import ColumnDiff  # noqa: F401

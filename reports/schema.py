@@ -19,7 +19,10 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reports.matrix import Matrix
 
 SCHEMA_VERSION = 1
 OUTCOMES = ("pass", "fail", "skip", "crash", "timeout")
@@ -111,7 +114,8 @@ def _parse_json(path: str, text: str) -> Any:
 
 
 def _get(obj: dict[str, Any], key: str, types: tuple[type, ...], where: str, path: str,
-         default: Any = ..., ) -> Any:
+         default: Any = ...) -> Any:
+    """obj[key] checked against types; a missing key is an error unless a default is given."""
     if key not in obj or obj[key] is None:
         if default is ...:
             raise SchemaError(path, f"{where}.{key}: missing")
@@ -286,6 +290,3 @@ def matrix_to_json(matrix: "Matrix") -> dict[str, Any]:
 
     return to_json(matrix)
 
-
-if False:  # for type checkers only
-    from reports.matrix import Matrix  # noqa: F401
