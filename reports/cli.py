@@ -69,6 +69,10 @@ def cmd_html(args: argparse.Namespace) -> int:
         _err(f"{args.catalogue}: no catalogue rows found; the report shows IDs only")
     text = html.render_report(matrix, cat, [str(e) for e in errors], args.title)
     write_text_atomic(args.output, text)
+    rows = [r for _, ids in html.rows_by_area(matrix, cat) for r in ids]
+    differ = sum(html.row_differs(html.row_outcomes(matrix, r)) for r in rows)
+    print(f"report: {len(rows)} behaviours x {len(matrix.columns)} kernel/mode columns, "
+          f"{differ} rows differ across columns")
     print(Path(args.output).resolve())
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
