@@ -1,0 +1,205 @@
+// Rows mem.*: OOM notification and where charges go (D "Avoiding the OOM killer", "Overhead of
+// the memory cgroup"; cgroup-v1/memory.rst 10, 11; cgroup-v2.rst "Memory Interface Files").
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <vector>
+
+#include "cg_suite.h"
+#include "loopdev.h"
+
+namespace ckc::test {
+namespace {
+
+int ReadRange(const std::string& path, off_t offset, size_t len) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  std::vector<char> buf(kMiB);
+  int err = 0;
+  for (size_t done = 0; done < len && !err; done += buf.size()) {
+    if (::pread(fd, buf.data(), buf.size(), offset + static_cast<off_t>(done)) <= 0) err = errno ? errno : EIO;
+  }
+  ::close(fd);
+  return err;
+}
+
+TEST(Memory, OomDisableFreezes) {
+  // Source: D "Avoiding the OOM killer" (oom-notifier: processes frozen, notification sent,
+  // limits raised, unfrozen); cgroup-v1/memory.rst 10 "OOM Control" and 9 cgroup.event_control.
+  CKC_BEHAVIOUR("mem.oom-disable-freezes", "D");
+  CKC_REQUIRE(Root(), CgroupVersion("memory", 1, "v2-has-no-oom_kill_disable"));
+  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomfreeze", {"memory"}));
+  ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
+  if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);
+  ASSERT_OK_AND_ASSIGN(UniqueFd efd, cg.OomNotifier(/*disable_kill=*/true));
+  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
+    if (!TouchAnon(16 * kMiB)) return ReportErrno(ch, "mmap");
+    return Report(ch, "allocated", 0);
+  }));
+  pollfd p{efd.get(), POLLIN, 0};
+  int n = ::poll(&p, 1, 20000);
+  ASSERT_EQ(n, 1) << "the eventfd registered on memory.oom_control did not fire within 20 s";
+  uint64_t count = 0;
+  EXPECT_EQ(::read(efd.get(), &count, sizeof count), ssize_t(sizeof count));
+  ASSERT_OK_AND_ASSIGN(MemoryEvents ev, cg.GetMemoryEvents());
+  EXPECT_TRUE(ev.under_oom) << "memory.oom_control under_oom while the group is frozen";
+  ASSERT_OK_AND_ASSIGN(auto still, c.child.TryWait(300ms));
+  EXPECT_FALSE(still.has_value()) << "the child must be held, not killed: " << still->Describe();
+  EXPECT_EQ(ev.oom_kill, 0u) << "nothing is killed with oom_kill_disable=1";
+  ASSERT_OK(cg.SetMemoryMax(64 * kMiB));  // the kernel wakes the waiters on a limit change
+  auto done = c.ch.Expect("allocated", 20s);
+  EXPECT_TRUE(done.has_value()) << "after raising the limit the child runs on: "
+                                << (done ? "" : done.error().Message());
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
+  EXPECT_TRUE(st.Exited(0)) << st.Describe();
+}
+
+TEST(Memory, OomEventsNotify) {
+  // Source: cgroup-v2.rst memory.events ("oom", "oom_kill"; a value change generates a file
+  // modified event) — the v2 replacement of the oom-notifier.
+  CKC_BEHAVIOUR("mem.oom-events-notify", "K");
+  CKC_REQUIRE(Root(), CgroupVersion("memory", 2, "v1-row-is-mem.oom-disable-freezes"));
+  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomevents", {"memory"}));
+  ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
+  if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);
+  ASSERT_OK_AND_ASSIGN(UniqueFd events, cg.OomNotifier(/*disable_kill=*/false));
+  char buf[512];
+  ASSERT_GE(::pread(events.get(), buf, sizeof buf, 0), 0);  // poll reports changes after a read
+  ASSERT_OK_AND_ASSIGN(Child child, SpawnIn(cg, []() -> int { AllocateForever(); }));
+  pollfd p{events.get(), POLLPRI, 0};
+  int n = ::poll(&p, 1, 20000);
+  EXPECT_EQ(n, 1) << "memory.events did not signal POLLPRI within 20 s";
+  EXPECT_TRUE(p.revents & (POLLPRI | POLLERR)) << "revents " << p.revents;
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(30s));
+  EXPECT_TRUE(st.KilledBy(SIGKILL)) << st.Describe();
+  ASSERT_OK_AND_ASSIGN(MemoryEvents ev, cg.GetMemoryEvents());
+  EXPECT_GE(ev.oom, 1u) << "memory.events oom";
+  EXPECT_GE(ev.oom_kill, 1u) << "memory.events oom_kill";
+}
+
+TEST(Memory, OomGroup) {
+  // Source: cgroup-v2.rst memory.oom.group ("the cgroup and its descendants are killed together
+  // or not at all").
+  CKC_BEHAVIOUR("mem.oom-group", "K");
+  CKC_REQUIRE(Root(), CgroupVersion("memory", 2, "v1-has-no-memory.oom.group"));
+  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomgroup", {"memory"}));
+  ASSERT_OK(cg.SetMemoryMax(16 * kMiB));
+  if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);
+  ASSERT_OK(cg.Write("memory", "memory.oom.group", "1"));
+  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
+    pid_t sleeper = ::fork();  // small, never the OOM victim by size
+    if (sleeper == 0) {
+      ::pause();
+      ::_exit(0);
+    }
+    if (sleeper < 0) return ReportErrno(ch, "fork");
+    (void)ch.Send(std::to_string(sleeper));
+    if (!ch.Expect("go").has_value()) return 1;
+    AllocateForever();
+  }));
+  ASSERT_OK_AND_ASSIGN(std::string sleeper, c.ch.Recv(10s));
+  ASSERT_OK(c.ch.Send("go"));
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(30s));
+  EXPECT_TRUE(st.KilledBy(SIGKILL)) << st.Describe();
+  EXPECT_TRUE(Eventually([&] { auto p = cg.Procs("memory"); return p && p->empty(); }, 5s))
+      << "the sleeper " << sleeper << " must die with the allocating process (memory.oom.group=1)";
+}
+
+TEST(Memory, SharedPageFirstCharge) {
+  // Source: D "Overhead of the memory cgroup" ("only the first group gets charged");
+  // cgroup-v2.rst "Memory Ownership": a page is charged to the cgroup that instantiated it.
+  CKC_BEHAVIOUR("mem.shared-page-first-charge", "D");
+  CKC_REQUIRE(Root(), Controller("memory"));
+  ASSERT_OK_AND_ASSIGN(LoopDevice loop, LoopDevice::Create(TestDir() + "/disk.img", 64 * kMiB));
+  ASSERT_OK_AND_ASSIGN(Cgroup a, Cgroup::Create(Cgroups(), "first", {"memory"}));
+  ASSERT_OK_AND_ASSIGN(Cgroup b, Cgroup::Create(Cgroups(), "second", {"memory"}));
+  auto reader = [&](Channel& ch) {
+    if (int err = ReadRange(loop.path(), 16 * kMiB, 16 * kMiB)) return Report(ch, ErrnoName(err));
+    return 0;
+  };
+  ASSERT_OK_AND_ASSIGN(ChildResult ra, RunIn(a, reader));
+  ASSERT_TRUE(ra.status.Exited(0)) << ra.Describe();
+  ASSERT_OK_AND_ASSIGN(MemoryStat a1, a.MemoryStats());
+  ASSERT_OK_AND_ASSIGN(MemoryStat b0, b.MemoryStats());
+  ASSERT_OK_AND_ASSIGN(ChildResult rb, RunIn(b, reader));
+  ASSERT_TRUE(rb.status.Exited(0)) << rb.Describe();
+  ASSERT_OK_AND_ASSIGN(MemoryStat a2, a.MemoryStats());
+  ASSERT_OK_AND_ASSIGN(MemoryStat b1, b.MemoryStats());
+  EXPECT_GE(a1.file, 14 * kMiB) << "the first reader's group is charged for the 16 MiB it read";
+  EXPECT_LT(b1.file - b0.file, 2 * kMiB) << "the second reader's group is not charged again: "
+                                         << b0.file << " -> " << b1.file;
+  EXPECT_GE(a2.file, 14 * kMiB) << "the charge stays with the first group: " << a1.file << " -> " << a2.file;
+}
+
+TEST(Memory, ChargeStaysAfterMove) {
+  // Source: cgroup-v2.rst "Memory Ownership" ("migrating a process to a different cgroup doesn't
+  // move the memory usages that it instantiated while in the previous cgroup"); cgroup-v1
+  // memory.rst 8 (move_charge_at_immigrate defaults to 0).
+  CKC_BEHAVIOUR("mem.charge-stays-after-move", "K");
+  CKC_REQUIRE(Root(), Controller("memory"));
+  ASSERT_OK_AND_ASSIGN(Cgroup a, Cgroup::Create(Cgroups(), "from", {"memory"}));
+  ASSERT_OK_AND_ASSIGN(Cgroup b, Cgroup::Create(Cgroups(), "to", {"memory"}));
+  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(a, [](Channel& ch) {
+    if (!TouchAnon(32 * kMiB)) return ReportErrno(ch, "mmap");
+    (void)ch.Send("touched");
+    return ch.Expect("exit").has_value() ? 0 : 1;
+  }));
+  ASSERT_OK(c.ch.Expect("touched", 20s));
+  ASSERT_OK(b.Attach(c.child.pid()));
+  ASSERT_OK_AND_ASSIGN(uint64_t ua, a.MemoryCurrent());
+  ASSERT_OK_AND_ASSIGN(uint64_t ub, b.MemoryCurrent());
+  ASSERT_OK(c.ch.Send("exit"));
+  EXPECT_GE(ua, 30 * kMiB) << "the old group keeps the 32 MiB charged before the move";
+  EXPECT_LT(ub, 4 * kMiB) << "the new group is not charged for pages made before the move";
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
+  EXPECT_TRUE(st.Exited(0)) << st.Describe();
+}
+
+// Kernel memory of the group: v2 memory.stat slab (+ kernel); v1 memory.kmem.usage_in_bytes.
+Result<uint64_t> KernelMemory(const Cgroup& cg) {
+  CKC_TRY(v, cg.version("memory"));
+  if (v == CgroupVersion::kV1) {
+    CKC_TRY(text, cg.Read("memory", "memory.kmem.usage_in_bytes"));
+    return std::stoull(text);
+  }
+  CKC_TRY(stat, cg.MemoryStats());
+  return stat.raw["slab"];
+}
+
+TEST(Memory, KmemAccounted) {
+  // Source: D "Memory cgroup: limits" (kernel memory); cgroup-v2.rst memory.stat slab
+  // ("kernel memory ... such as dentries and inodes"); cgroup-v1/memory.rst 2.7.
+  CKC_BEHAVIOUR("mem.kmem-accounted", "D");
+  CKC_REQUIRE(Root(), Controller("memory"));
+  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "kmem", {"memory"}));
+  std::string dir = TestDir();
+  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [&](Channel& ch) {
+    (void)ch.Send("start");
+    if (!ch.Expect("go").has_value()) return 1;
+    // Negative dentries: one dentry object each, charged to the group (dentry cache is
+    // SLAB_ACCOUNT), and nothing to clean up afterwards.
+    struct stat st {};
+    for (int i = 0; i < 60000; ++i) ::stat(fmt::format("{}/absent-{}", dir, i).c_str(), &st);
+    (void)ch.Send("done");
+    return ch.Expect("exit").has_value() ? 0 : 1;
+  }));
+  ASSERT_OK(c.ch.Expect("start", 10s));
+  auto before = KernelMemory(cg);
+  ASSERT_TRUE(before.has_value()) << "setup: " << before.error().Message();
+  ASSERT_OK(c.ch.Send("go"));
+  ASSERT_OK(c.ch.Expect("done", 30s));
+  ASSERT_OK_AND_ASSIGN(uint64_t after, KernelMemory(cg));
+  ASSERT_OK(c.ch.Send("exit"));
+  EXPECT_GE(after - *before, 4 * kMiB) << "60000 dentries (~192 bytes each) charged as kernel memory: "
+                                       << *before << " -> " << after;
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
+  EXPECT_TRUE(st.Exited(0)) << st.Describe();
+}
+
+}  // namespace
+}  // namespace ckc::test
