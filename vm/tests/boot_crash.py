@@ -13,12 +13,12 @@ class BootCrash(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.payload = bootutil.payload_or_skip()
-        cls.kernel = bootutil.kernel_or_skip()
+        cls.kernels = bootutil.kernels_or_skip(bootutil.BOOT_KERNELS[:1])
         cls.listed = runner.list_tests(cls.payload.suites["namespaces"])
 
     def run_one(self, append, timeout):
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = bootutil.config(Path(tmp), self.kernel, ["v2"], self.payload,
+            cfg = bootutil.config(Path(tmp), self.kernels, ["v2"], self.payload,
                                   timeout=timeout, append=append)
             return runner.run(cfg, log=bootutil.quiet)["runs"][0]
 
