@@ -98,6 +98,9 @@ def _column_head(col: Column) -> str:
     tag = ' class="accel emulated" title="emulated: timings not comparable"' \
         if col.emulated else ' class="accel"'
     extra = " ⚠ incomplete" if col.incomplete else ""
+    for state in col.vm_states:
+        if state in ("crash", "timeout"):
+            extra += f" ⚠ VM {state}"
     if col.self_test_problems:
         extra += " ⚠ self-test"
     return (f'<th class="col" scope="col" data-col="{escape(col.key)}"><button type="button" '

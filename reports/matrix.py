@@ -6,11 +6,12 @@ later-started run wins, except that a `crash` placeholder never replaces a finis
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from reports.schema import CGROUP_MODES, SCHEMA_VERSION, Result, Run
+from reports.schema import BAD_OUTCOMES, CGROUP_MODES, SCHEMA_VERSION, Result, Run
 
 
 @dataclass
@@ -109,7 +110,7 @@ def _update_column(col: Column, run: Run) -> None:
     for r in run.results:
         if not r.id:  # self-tests (host guard, harness): facts of the column, not rows
             col.self_tests[r.outcome] = col.self_tests.get(r.outcome, 0) + 1
-            if r.outcome != "pass":
+            if r.outcome in BAD_OUTCOMES:
                 col.self_test_problems.append(f"{r.suite}: {r.test} {r.outcome} {r.details}"[:300])
     if run.vm:
         _add_unique(col.vm_kernels, str(run.vm.get("kernel", "")))
@@ -134,10 +135,11 @@ def _place(row: dict[str, Cell], key: str, cell: Cell) -> None:
 
 def _unique(runs: list[Run]) -> list[Run]:
     """Drops a run seen twice (a run file and the merged file that also holds it)."""
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, int]] = set()
     out = []
     for run in runs:
-        key = (run.run_id, column_key(run), run.started)
+        content = hash(json.dumps(run.raw.get("results"), sort_keys=True))
+        key = (run.run_id, column_key(run), run.started, content)
         if key not in seen:
             seen.add(key)
             out.append(run)
