@@ -54,7 +54,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
         _err("no valid results file among the inputs; nothing written")
         return EXIT_BAD_INPUT
     write_json_atomic(args.output, matrix_to_json(matrix))
-    print(f"merged {len(matrix.runs)} runs into {len(matrix.columns)} columns x "
+    runs, cols = len(matrix.runs), len(matrix.columns)
+    print(f"merged {runs} run{'s' * (runs != 1)} into {cols} column{'s' * (cols != 1)} x "
           f"{len(matrix.cells)} rows: {args.output}")
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
