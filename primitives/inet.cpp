@@ -29,7 +29,9 @@ Result<sockaddr_in> Ipv4(std::string_view address, uint16_t port) {
   return sa;
 }
 
-std::string Where(std::string_view address, uint16_t port) { return fmt::format("{}:{}", address, port); }
+std::string Where(std::string_view address, uint16_t port) {
+  return fmt::format("{}:{}", address, port);
+}
 
 // Waits for `events` on `fd` until `deadline`; ETIMEDOUT when it passes.
 Status WaitFor(int fd, short events, Clock::time_point deadline, std::string_view what) {
@@ -73,11 +75,13 @@ Result<UniqueFd> TcpListen(std::string_view address, uint16_t port) {
 Result<uint16_t> LocalPort(int fd) {
   sockaddr_in sa{};
   socklen_t len = sizeof(sa);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return ErrnoError("getsockname");
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+    return ErrnoError("getsockname");
   return ntohs(sa.sin_port);
 }
 
-Result<UniqueFd> TcpConnect(std::string_view address, uint16_t port, std::chrono::milliseconds timeout) {
+Result<UniqueFd> TcpConnect(std::string_view address, uint16_t port,
+                            std::chrono::milliseconds timeout) {
   CKC_TRY(sa, Ipv4(address, port));
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return ErrnoError("socket", "AF_INET/SOCK_STREAM");
@@ -87,7 +91,8 @@ Result<UniqueFd> TcpConnect(std::string_view address, uint16_t port, std::chrono
     CKC_CHECK(WaitFor(fd.get(), POLLOUT, Clock::now() + timeout, where));
     int err = 0;
     socklen_t len = sizeof(err);
-    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return ErrnoError("getsockopt", where);
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+      return ErrnoError("getsockopt", where);
     if (err != 0) {
       errno = err;
       return ErrnoError("connect", where);
@@ -113,8 +118,21 @@ Result<UniqueFd> Accept(int listener, std::chrono::milliseconds timeout) {
   return UniqueFd(fd);
 }
 
+Status EchoOnce(int listener, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  CKC_TRY(conn, Accept(listener, timeout));
+  CKC_CHECK(WaitFor(conn.get(), POLLIN, deadline, "echo recv"));
+  char buf[256];
+  ssize_t n = ::recv(conn.get(), buf, sizeof(buf), 0);
+  if (n < 0) return ErrnoError("recv", "echo");
+  if (::send(conn.get(), buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n)
+    return ErrnoError("send", "echo");
+  return {};
+}
+
 Status Exchange(int from, int to, std::string_view message, std::chrono::milliseconds timeout) {
-  if (::send(from, message.data(), message.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(message.size())) {
+  if (::send(from, message.data(), message.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(message.size())) {
     return ErrnoError("send", message);
   }
   auto deadline = Clock::now() + timeout;
@@ -141,7 +159,8 @@ Status Ping(std::string_view address, std::chrono::milliseconds timeout) {
   req.un.echo.id = htons(id);
   req.un.echo.sequence = htons(1);
   req.checksum = Checksum(&req, sizeof(req));
-  if (::sendto(fd.get(), &req, sizeof(req), 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) < 0) {
+  if (::sendto(fd.get(), &req, sizeof(req), 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) <
+      0) {
     return ErrnoError("sendto", fmt::format("icmp echo {}", address));
   }
   // A raw ICMP socket sees every ICMP packet of the namespace: skip all but our reply.
@@ -151,7 +170,8 @@ Status Ping(std::string_view address, std::chrono::milliseconds timeout) {
     uint8_t buf[1500];
     sockaddr_in from{};
     socklen_t len = sizeof(from);
-    ssize_t n = ::recvfrom(fd.get(), buf, sizeof(buf), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &len);
+    ssize_t n = ::recvfrom(fd.get(), buf, sizeof(buf), MSG_DONTWAIT,
+                           reinterpret_cast<sockaddr*>(&from), &len);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
       return ErrnoError("recvfrom", fmt::format("icmp {}", address));

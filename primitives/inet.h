@@ -6,6 +6,7 @@
 //   CKC_TRY(client, TcpConnect("127.0.0.1", port, 2s));   // err = connect's errno on failure
 //   CKC_TRY(server, Accept(listener.get(), 2s));
 //   CKC_CHECK(Exchange(client.get(), server.get(), "ping", 2s));
+//   CKC_CHECK(Exchange(client.get(), client.get(), "ping", 2s));   // against an EchoOnce peer
 //   CKC_CHECK(Ping("10.200.0.2", 2s));                     // raw ICMP: CAP_NET_RAW in the netns
 //
 // A socket belongs to the net namespace of the thread that created it (Netns::Run), for its
@@ -34,6 +35,8 @@ namespace ckc {
 [[nodiscard]] Result<UniqueFd> UdpConnect(std::string_view address, uint16_t port);
 // The next connection queued on `listener`, ETIMEDOUT after `timeout`.
 [[nodiscard]] Result<UniqueFd> Accept(int listener, std::chrono::milliseconds timeout);
+// Accepts one connection on `listener`, reads what arrives first and sends it back.
+[[nodiscard]] Status EchoOnce(int listener, std::chrono::milliseconds timeout);
 // Sends `message` on `from` and checks that exactly it arrives on `to`.
 [[nodiscard]] Status Exchange(int from, int to, std::string_view message,
                               std::chrono::milliseconds timeout);

@@ -33,24 +33,42 @@ namespace {
 // the errno each code stands for where the folding is one-to-one enough to be useful.
 int NlErrToErrno(int nl_err) {
   switch (nl_err < 0 ? -nl_err : nl_err) {
-    case NLE_INTR: return EINTR;
-    case NLE_BAD_SOCK: return EBADF;
-    case NLE_AGAIN: return EAGAIN;
-    case NLE_NOMEM: return ENOMEM;
-    case NLE_EXIST: return EEXIST;
-    case NLE_INVAL: return EINVAL;
-    case NLE_RANGE: return ERANGE;
-    case NLE_MSGSIZE: return EMSGSIZE;
-    case NLE_OPNOTSUPP: return EOPNOTSUPP;
-    case NLE_AF_NOSUPPORT: return EAFNOSUPPORT;
-    case NLE_OBJ_NOTFOUND: return ENOENT;
-    case NLE_NOADDR: return EADDRNOTAVAIL;
-    case NLE_BUSY: return EBUSY;
-    case NLE_PROTO_MISMATCH: return EPROTONOSUPPORT;
-    case NLE_NOACCESS: return EACCES;
-    case NLE_PERM: return EPERM;
-    case NLE_NODEV: return ENODEV;
-    default: return 0;
+    case NLE_INTR:
+      return EINTR;
+    case NLE_BAD_SOCK:
+      return EBADF;
+    case NLE_AGAIN:
+      return EAGAIN;
+    case NLE_NOMEM:
+      return ENOMEM;
+    case NLE_EXIST:
+      return EEXIST;
+    case NLE_INVAL:
+      return EINVAL;
+    case NLE_RANGE:
+      return ERANGE;
+    case NLE_MSGSIZE:
+      return EMSGSIZE;
+    case NLE_OPNOTSUPP:
+      return EOPNOTSUPP;
+    case NLE_AF_NOSUPPORT:
+      return EAFNOSUPPORT;
+    case NLE_OBJ_NOTFOUND:
+      return ENOENT;
+    case NLE_NOADDR:
+      return EADDRNOTAVAIL;
+    case NLE_BUSY:
+      return EBUSY;
+    case NLE_PROTO_MISMATCH:
+      return EPROTONOSUPPORT;
+    case NLE_NOACCESS:
+      return EACCES;
+    case NLE_PERM:
+      return EPERM;
+    case NLE_NODEV:
+      return ENODEV;
+    default:
+      return 0;
   }
 }
 
@@ -89,8 +107,8 @@ Error NlError(int nl_err, std::string_view operation, std::string_view argument)
                fmt::format("{} (nl error {})", nl_geterror(nl_err), nl_err < 0 ? -nl_err : nl_err)};
 }
 
-Result<bool> PollUntil(const std::function<Result<bool>()>& probe, std::chrono::milliseconds timeout,
-                       std::chrono::milliseconds interval) {
+Result<bool> PollUntil(const std::function<Result<bool>()>& probe,
+                       std::chrono::milliseconds timeout, std::chrono::milliseconds interval) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto done = probe();
@@ -125,9 +143,9 @@ Result<Netns> Netns::Create() {
 Result<Netns> Netns::CreateWithProcess() {
   // The namespace exists as soon as clone3 returns, so no hand-shake is needed before opening it.
   CKC_TRY(child, Spawn({.flags = CLONE_NEWNET}, [] {
-    for (;;) ::pause();
-    return 0;
-  }));
+            for (;;) ::pause();
+            return 0;
+          }));
   CKC_TRY(fd, OpenNs(child.pid(), NsType::kNet));
   Netns ns;
   ns.fd_ = std::move(fd);
@@ -142,9 +160,7 @@ Result<Netns> Netns::OfPid(pid_t pid) {
   return ns;
 }
 
-Result<NsId> Netns::Id() const {
-  return NsIdOfPath(fmt::format("/proc/self/fd/{}", fd_.get()));
-}
+Result<NsId> Netns::Id() const { return NsIdOfPath(fmt::format("/proc/self/fd/{}", fd_.get())); }
 
 Status Netns::Run(const std::function<Status()>& fn) const {
   return InNamespace(fd_.get(), NsType::kNet, fn);
@@ -328,7 +344,8 @@ Result<VethPair> NetlinkSocket::CreateVeth(const VethSpec& spec) const {
   rtnl_link_put(peer);  // rtnl_link_veth_get_peer took a reference
   rtnl_link_veth_release(link);
   if (rc < 0) {
-    return std::unexpected(NlError(rc, "rtnl_link_add", fmt::format("veth {}/{}", spec.name, spec.peer)));
+    return std::unexpected(
+        NlError(rc, "rtnl_link_add", fmt::format("veth {}/{}", spec.name, spec.peer)));
   }
   return VethPair(std::move(netns), spec.name, spec.peer);
 }
@@ -388,8 +405,9 @@ Status NetlinkSocket::AddAddress(std::string_view dev, std::string_view address,
 }
 
 Status NetlinkSocket::AddRoute(const RouteSpec& spec) const {
-  std::string what = fmt::format("{}{}{}", spec.dst, spec.gateway.empty() ? "" : " via " + spec.gateway,
-                                 spec.dev.empty() ? "" : " dev " + spec.dev);
+  std::string what =
+      fmt::format("{}{}{}", spec.dst, spec.gateway.empty() ? "" : " via " + spec.gateway,
+                  spec.dev.empty() ? "" : " dev " + spec.dev);
   RoutePtr route(rtnl_route_alloc());
   if (!route.get()) return Failure("rtnl_route_alloc", what, "out of memory");
   rtnl_route_set_family(route.get(), AF_INET);

@@ -83,24 +83,24 @@ struct LinkInfo {
 // One IPv4/IPv6 route as RTM_GETROUTE reports it.
 struct RouteInfo {
   int family = 0;
-  unsigned table = 0;        // RT_TABLE_MAIN (254), RT_TABLE_LOCAL (255)...
-  std::string dst;           // "default" or "10.1.0.0/24"
-  std::string gateway;       // first next hop's gateway, empty if none
-  int oif = 0;               // first next hop's interface
+  unsigned table = 0;                          // RT_TABLE_MAIN (254), RT_TABLE_LOCAL (255)...
+  std::string dst;                             // "default" or "10.1.0.0/24"
+  std::string gateway;                         // first next hop's gateway, empty if none
+  int oif = 0;                                 // first next hop's interface
   [[nodiscard]] std::string Describe() const;  // "10.1.0.0/24 via 10.0.0.1 dev#3 table 254"
 };
 
 struct RouteSpec {
   std::string dst = "default";  // "default" or "a.b.c.d/len"
-  std::string gateway;          // next hop address, or empty for a direct route
-  std::string dev;              // output interface; required without a gateway
+  std::string gateway{};        // next hop address, or empty for a direct route
+  std::string dev{};            // output interface; required without a gateway
 };
 
 class VethPair;
 
 struct VethSpec {
-  std::string name;      // this end, created in the socket's namespace
-  std::string peer;      // the other end
+  std::string name{};         // this end, created in the socket's namespace
+  std::string peer{};         // the other end
   int peer_netns_fd = -1;     // create the peer directly in this namespace (IFLA_NET_NS_FD)...
   pid_t peer_netns_pid = -1;  // ... or in the namespace of this process (IFLA_NET_NS_PID)
 };
@@ -175,8 +175,8 @@ class VethPair {
 
 // Polls `probe` until it returns true or `timeout` passes (for asynchronous kernel effects such
 // as namespace teardown). Returns the last probe error if it never succeeded because of one.
-[[nodiscard]] Result<bool> PollUntil(const std::function<Result<bool>()>& probe,
-                                     std::chrono::milliseconds timeout,
-                                     std::chrono::milliseconds interval = std::chrono::milliseconds(20));
+[[nodiscard]] Result<bool> PollUntil(
+    const std::function<Result<bool>()>& probe, std::chrono::milliseconds timeout,
+    std::chrono::milliseconds interval = std::chrono::milliseconds(20));
 
 }  // namespace ckc
