@@ -52,12 +52,9 @@ class BrowserReportTest(unittest.TestCase):
         cls.report = out_dir() / "report.html"
         write_text_atomic(cls.report, render_report(cls.matrix, cls.cat, generated="fixed"))
         cls.browser = Browser.start(chromium)
+        cls.addClassCleanup(cls.browser.close)  # also when the rest of setUpClass fails
         cls.page = cls.browser.new_page(1400, 1000)
         cls.page.navigate(cls.report.resolve().as_uri(), "document.body.dataset.ready === '1'")
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.browser.close()
 
     def expected_rows(self) -> list[str]:
         return [r for _, ids in rows_by_area(self.matrix, self.cat) for r in ids]
