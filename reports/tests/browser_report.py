@@ -7,6 +7,7 @@ opens its details (with the config evidence of a CONFIG_MEMCG_V1 skip), that the
 differ" filter hides the rows that agree, and writes report-top.png (first screen), report.png (details open) and
 report-benchmarks.png next to report.html in $CKC_BROWSER_OUT (default out/browser-check/).
 Installs Debian's chromium with apt-get when missing (root); skips only when that fails.
+With CKC_REPORT=path/report.html it also checks that report (e.g. the main command's).
 """
 from __future__ import annotations
 
@@ -128,3 +129,34 @@ class BrowserReportTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(os.environ.get("CKC_REPORT"), "set CKC_REPORT=path/report.html to check it")
+class GivenReportTest(unittest.TestCase):
+    """Any report.html (e.g. the main command's): DOM matches its data island, a click opens
+    details; report.png is written next to it."""
+
+    def test_given_report(self) -> None:
+        report = Path(os.environ["CKC_REPORT"]).resolve()
+        chromium = find_chromium()
+        if chromium is None:
+            self.skipTest("chromium not installed")
+        browser = Browser.start(chromium)
+        self.addCleanup(browser.close)
+        page = browser.new_page(1400, 1000)
+        page.navigate(report.as_uri(), "document.body.dataset.ready === '1'")
+        shape = page.eval(
+            "(() => { const d = JSON.parse(document.getElementById('ckc-data').textContent);"
+            "return [document.querySelectorAll('#matrix tr.row').length, d.row_count,"
+            "document.querySelectorAll('#matrix th.col').length, d.columns.length,"
+            "document.querySelectorAll('#matrix td.cell').length]; })()")
+        self.assertEqual(shape[0], shape[1])
+        self.assertEqual(shape[2], shape[3])
+        self.assertEqual(shape[4], shape[0] * shape[2])
+        if shape[4]:
+            rect = page.eval("(() => { const r = document.querySelector('td.cell')"
+                             ".getBoundingClientRect(); return [r.x + r.width / 2,"
+                             " r.y + r.height / 2]; })()")
+            page.click_at(*rect)
+            self.assertFalse(page.eval("document.getElementById('details').hidden"))
+        page.screenshot(str(report.with_suffix(".png")))
