@@ -129,4 +129,18 @@ bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
+void RetryOnce(const Attempt& attempt) {
+  std::string first;
+  for (int i = 0; i < 2; ++i) {
+    auto r = attempt();
+    if (!r) {
+      ADD_FAILURE() << "setup: " << r.error().Message();
+      return;
+    }
+    if (!r->has_value()) return;
+    if (i == 0) first = **r;
+    if (i == 1) ADD_FAILURE() << "first attempt: " << first << "; retry: " << **r;
+  }
+}
+
 }  // namespace ckc::test

@@ -53,6 +53,12 @@ bool PinTo(int cpu);
 // Polls `pred` every 10 ms until it is true or `timeout` passes.
 bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
+// A time-based measurement: an error if setup broke, nullopt if within tolerance, else what was
+// seen (with the tolerance). RetryOnce runs it again after a miss (noisy 2-CPU machines, TCG)
+// and fails the test with both observations if the second misses too.
+using Attempt = std::function<Result<std::optional<std::string>>()>;
+void RetryOnce(const Attempt& attempt);
+
 inline constexpr size_t kMiB = size_t{1} << 20;
 
 }  // namespace ckc::test
