@@ -18,7 +18,7 @@ PACKAGES: dict[str, list[str]] = {
         "nlohmann-json3-dev", "libfmt-dev", "zlib1g-dev", "e2fsprogs",
     ],
     "vm": ["qemu-system-x86", "busybox-static", "cpio", "kmod", "xz-utils", "zstd", "gzip"],
-    "browser": ["chromium"],
+    "browser": ["chromium", "fonts-dejavu-core"],
 }
 
 
