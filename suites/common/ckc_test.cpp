@@ -238,6 +238,21 @@ int Report(Channel& ch, std::string_view message, int code) {
   return code;
 }
 
+void Observe(Channel& ch, std::string_view key, std::string_view value) {
+  (void)ch.Send(fmt::format("{}={}", key, value));
+}
+
+Observations Parse(const ChildResult& result) {
+  Observations out;
+  for (const auto& r : result.reports) {
+    auto eq = r.find('=');
+    if (eq != std::string::npos) out[r.substr(0, eq)] = r.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string Outcome(long rc) { return rc >= 0 ? "ok" : "!" + ErrnoName(errno); }
+
 std::string TestDir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = info ? fmt::format("{}.{}", info->test_suite_name(), info->name()) : "test";

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -153,7 +154,26 @@ int ReportErrno(Channel& ch, std::string_view what, int code = 1);
 // In a child: sends `message` and returns `code`.
 int Report(Channel& ch, std::string_view message, int code = 1);
 
+// "key=value" observations: a child reports what it saw with Observe(ch, "key", value) and the
+// parent asserts on Parse(result)["key"] (the last value of a key wins).
+using Observations = std::map<std::string, std::string>;
+void Observe(Channel& ch, std::string_view key, std::string_view value);
+Observations Parse(const ChildResult& result);
+// For observing raw calls: "ok" if `rc` >= 0, else "!ERRNO" (errno read at once).
+std::string Outcome(long rc);
+
 // The run's state directory (a per-test subdirectory is made by TestDir()).
 std::string TestDir();
 
 }  // namespace ckc::test
+
+// In a child: binds `var` to the value of a Result, or reports "setup: <error>" on `ch` and
+// returns 2 (so the parent's assertion on the exit status shows the broken setup step).
+#define CKC_CHILD_TRY(var, expr)                                                              \
+  auto var##_r_ = (expr);                                                                     \
+  if (!var##_r_) return ::ckc::test::Report(ch, "setup: " + var##_r_.error().Message(), 2); \
+  auto var = std::move(*var##_r_)
+#define CKC_CHILD_CHECK(expr)                                                                            \
+  do {                                                                                                   \
+    if (auto st_ = (expr); !st_) return ::ckc::test::Report(ch, "setup: " + st_.error().Message(), 2); \
+  } while (0)

@@ -21,19 +21,6 @@ Result<ChildResult> InPrivateMountNs(const std::function<int(Channel&)>& fn) {
       CLONE_NEWNS);
 }
 
-void Observe(Channel& ch, std::string_view key, std::string_view value) {
-  (void)ch.Send(fmt::format("{}={}", key, value));
-}
-
-Observations Parse(const ChildResult& result) {
-  Observations out;
-  for (const auto& r : result.reports) {
-    auto eq = r.find('=');
-    if (eq != std::string::npos) out[r.substr(0, eq)] = r.substr(eq + 1);
-  }
-  return out;
-}
-
 std::string ReadOr(const std::string& path) {
   auto text = ReadFile(path);
   if (!text) return "!" + ErrnoName(text.error().err);
@@ -54,8 +41,6 @@ std::string List(const std::string& dir) {
   for (const auto& n : names) out += (out.empty() ? "" : " ") + n;
   return out;
 }
-
-std::string Outcome(long rc) { return rc >= 0 ? "ok" : "!" + ErrnoName(errno); }
 
 Status PutFile(const std::string& path, std::string_view data, bool append) {
   CKC_TRY(fd, OpenFile(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644));
