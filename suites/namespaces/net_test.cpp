@@ -193,7 +193,7 @@ TEST(NetNamespace, VethPair) {
   // netns PID`), "Basic network configuration" (`ip link set in_netns name eth0 up`); ip-link(8)
   // `netns { PID | NETNSFILE }` = IFLA_NET_NS_PID / IFLA_NET_NS_FD.
   CKC_BEHAVIOUR("net.veth-pair", "D");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
         NET_TRY(by_pid, Netns::CreateWithProcess());
@@ -220,13 +220,16 @@ TEST(NetNamespace, VethPair) {
   }
 }
 
-// In a child: the host side (the child's own namespace) and `far` joined by a veth pair made
-// with its far end directly in `far`, both ends addressed in 10.200.0.0/24 and up, lo up on both
-// sides, 10.201.0.1/32 on the host side's lo and a default route in `far` via the host side.
+// The seed's sequence: a pair made on the host side (the child's own namespace), its far end
+// moved into `far` by the PID of the process there, renamed eth0 and set up; lo up on both sides;
+// both ends addressed in 10.200.0.0/24; 10.201.0.1/32 on the host side's lo; a default route in
+// `far` via the host side.
 Status WireUp(const NetlinkSocket& here, const Netns& far, VethPair& pair) {
-  CKC_TRY(made, here.CreateVeth({.name = "ckc-host", .peer = "eth0", .peer_netns_fd = far.fd()}));
+  CKC_TRY(made, here.CreateVeth({.name = "ckc-host", .peer = "ckc-netns"}));
   pair = std::move(made);
+  CKC_CHECK(here.MoveToPid("ckc-netns", far.pid()));
   CKC_TRY(there, NetlinkSocket::OpenIn(far));
+  CKC_CHECK(there.Rename("ckc-netns", "eth0"));
   CKC_CHECK(here.SetUp("lo"));
   CKC_CHECK(here.AddAddress("lo", "10.201.0.1", 32));
   CKC_CHECK(here.AddAddress("ckc-host", "10.200.0.1", 24));
@@ -242,10 +245,10 @@ TEST(NetNamespace, VethConnectivity) {
   // default via`), "Validating the setup" (ping); veth(4): packets sent on one end arrive on the
   // other. 10.201.0.1 sits on the host side's lo, so only the default route reaches it.
   CKC_BEHAVIOUR("net.veth-connectivity", "D");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
-        NET_TRY(far, Netns::Create());
+        NET_TRY(far, Netns::CreateWithProcess());
         NET_TRY(here, NetlinkSocket::Open());
         VethPair pair;
         NET_CHECK(WireUp(here, far, pair));
@@ -281,25 +284,28 @@ TEST(NetNamespace, VethTeardown) {
   // Source: D "Cleaning up network namespaces" (the namespace's interfaces are destroyed; "when a
   // veth interface is destroyed, it also destroys the other half of the pair");
   // network_namespaces(7): virtual devices are destroyed with their namespace
-  // (default_device_exit_batch -> dellink).
+  // (default_device_exit_batch -> dellink). The far end is set up as in the seed (moved by PID,
+  // renamed eth0, addressed, routed) and the namespace ends with its only process.
   CKC_BEHAVIOUR("net.veth-teardown", "D");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r,
       RunInSandbox(
           NetBox(),
           [](Channel& ch) {
-            NET_TRY(far, Netns::Create());
+            NET_TRY(far, Netns::CreateWithProcess());
             NET_TRY(here, NetlinkSocket::Open());
-            NET_TRY(pair, here.CreateVeth(
-                              {.name = "ckc-host", .peer = "eth0", .peer_netns_fd = far.fd()}));
+            VethPair pair;
+            NET_CHECK(WireUp(here, far, pair));
             {
               NET_TRY(there, NetlinkSocket::OpenIn(far));  // a socket holds its namespace: scoped
               NET_CHECK(TellLinks(ch, there, "far link before"));
             }
             NET_TRY(before, here.FindLink("ckc-host"));
             Tell(ch, "host end before", before ? before->Describe() : "none");
-            far.Reset();  // the last reference: the namespace is destroyed (asynchronously)
+            // Its only process killed and its fd closed, nothing holds the namespace any more: it
+            // is destroyed (asynchronously, cleanup_net).
+            far.Reset();
             NET_TRY(gone, PollUntil(
                               [&]() -> Result<bool> {
                                 CKC_TRY(link, here.FindLink("ckc-host"));
@@ -328,7 +334,7 @@ TEST(NetNamespace, VethDeletePeer) {
   // destroys the other half of the pair"); veth(4). veth_dellink queues both ends in one
   // RTM_DELLINK, so the peer is gone when the request returns.
   CKC_BEHAVIOUR("net.veth-delete-peer", "D");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
         NET_TRY(far, Netns::Create());
