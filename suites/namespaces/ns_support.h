@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "ckc_test.h"
+#include "mounts.h"
 #include "sandbox.h"
 
 namespace ckc::test {
@@ -49,6 +50,13 @@ inline int Put(Channel& ch, std::string_view key, std::string_view value, int co
 inline void PutCall(Channel& ch, std::string_view key, long rc) {
   int saved = errno;
   (void)ch.Send(fmt::format("{}={}", key, rc >= 0 ? std::string("ok") : ErrnoName(saved)));
+}
+
+// For sandbox setup steps: keeps a mount for the life of the sandbox's mount namespace.
+inline Status Keep(Result<Mount> m) {
+  if (!m) return Propagate(m.error());
+  m->Release();
+  return {};
 }
 
 inline std::string Nodename() {
