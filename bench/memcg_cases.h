@@ -1,0 +1,53 @@
+// Registration of the memcg fault benchmarks: one loop, run in the root cgroup and in leaves at
+// each depth (with and without a limit), interleaved by the harness, paired against the root.
+//
+//   RegisterDepthSeries(env, {.family = "BM_MemcgFaultAnon", .id = "bench.memcg-fault-anon",
+//                             .loop = "write", .bytes = 128 << 20, .iterations = 2,
+//                             .cycle = [](size_t bytes) { ...; return seconds; }});
+//   -> BM_MemcgFaultAnon/loop:write/depth:0/limit:0, .../depth:4/limit:0, ...
+//      each reporting ns per 4 KiB page; limit:N means memory.max = N % of the working set.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "memcg_env.h"
+#include "result.h"
+
+namespace ckc::bench {
+
+inline constexpr std::size_t kPage = 4096;
+
+struct LoopSpec {
+  std::string family;  // BM_MemcgFaultAnon
+  std::string id;      // bench.memcg-fault-anon
+  std::string loop;    // "write", "populate", ...
+  std::string fs;      // file system of the backing file, named in the label context ("" anon)
+  std::size_t bytes = 0;
+  int64_t iterations = 1;
+  std::vector<int> limit_pcts;  // limited variants (percent of `bytes`) besides "no limit"
+  // One cycle over `bytes`; returns the thread CPU seconds of its timed part.
+  std::function<Result<double>(std::size_t bytes)> cycle;
+  // Untimed work before each cycle (e.g. dropping a file's cache).
+  std::function<Status()> before_cycle;
+};
+
+// The depths of the series in this mode (0 = root).
+[[nodiscard]] std::vector<int> SeriesDepths();
+
+// Registers the root case and a leaf case per depth (and per limit) for `spec`.
+void RegisterDepthSeries(MemcgEnv& env, const LoopSpec& spec);
+
+// A case body: enters `g`, runs one untimed warm-up cycle, then times `spec.cycle` per
+// iteration in ns per page (manual time), and returns to the origin cgroup.
+void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup& g, const LoopSpec& spec);
+
+// Registers the anonymous / file loops (memcg_anon.cpp, memcg_file.cpp).
+[[nodiscard]] Status RegisterAnon(MemcgEnv& env);
+[[nodiscard]] Status RegisterFile(MemcgEnv& env);
+
+}  // namespace ckc::bench

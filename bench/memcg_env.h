@@ -1,0 +1,79 @@
+// The memory cgroups the memcg benchmarks run in, and moving the benchmark process between them.
+//
+//   CKC_TRY(env, MemcgEnv::Create());                 // pins the process to one CPU
+//   CKC_TRY(leaf, env->Leaf(4, 0));                   // <memory mount>/ckc-<id>/m4/l/l: depth 4
+//   { Placement in(*env, leaf);  ...timed loop...  }  // back where the process started
+//   env->Leaf(0, 0) is the hierarchy root itself (no memcg charging happens there)
+//
+// Depth counts levels below the hierarchy root (the run-scoped parent ckc-<id> is depth 1), so
+// the page_counter walk a charge makes is depth + 1 counters long, root included. Every group is
+// made under the run-scoped parent and removed by ~MemcgEnv, which first moves the process back
+// to the cgroup it started in (a process is never left in a test cgroup; removal kills members).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cgroups.h"
+#include "result.h"
+
+namespace ckc::bench {
+
+class MemcgEnv {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<MemcgEnv>> Create();
+  ~MemcgEnv();
+  MemcgEnv(const MemcgEnv&) = delete;
+  MemcgEnv& operator=(const MemcgEnv&) = delete;
+
+  [[nodiscard]] CgroupVersion version() const { return version_; }
+  [[nodiscard]] int cpu() const { return cpu_; }
+  [[nodiscard]] const std::string& origin() const { return origin_path_; }
+  // The leaf at `depth` (0: hierarchy root, 1: the run-scoped parent) with memory.max =
+  // `limit_bytes` (0: none). Made on first use; owned by the environment.
+  [[nodiscard]] Result<const Cgroup*> Leaf(int depth, uint64_t limit_bytes);
+  // A fresh group `name` directly below the run-scoped parent (depth 2).
+  [[nodiscard]] Result<const Cgroup*> Group(const std::string& name);
+
+  // Moves this process into `g` / back to where it started.
+  [[nodiscard]] Status Enter(const Cgroup& g) const;
+  [[nodiscard]] Status Return() const;
+
+ private:
+  MemcgEnv() = default;
+  CgroupSystem sys_;
+  CgroupVersion version_ = CgroupVersion::kV1;
+  int cpu_ = 0;
+  std::string origin_path_;
+  Cgroup origin_, root_, run_parent_;  // opened, not owned
+  // Owned chains, top first; a deque keeps element addresses stable.
+  std::map<std::pair<int, uint64_t>, std::deque<Cgroup>> chains_;
+  std::map<std::string, Cgroup> groups_;
+};
+
+// Puts the process into a group for the life of the object, then back where it started.
+class Placement {
+ public:
+  Placement(const MemcgEnv& env, const Cgroup& g) : env_(env), status_(env.Enter(g)) {}
+  ~Placement() { (void)env_.Return(); }
+  Placement(const Placement&) = delete;
+  Placement& operator=(const Placement&) = delete;
+  [[nodiscard]] const Status& status() const { return status_; }
+
+ private:
+  const MemcgEnv& env_;
+  Status status_;
+};
+
+// Thread CPU time in seconds (the memcg loops' clock: it leaves out time other processes on the
+// pinned CPU take, which on a shared machine is the largest noise).
+[[nodiscard]] double ThreadCpuSeconds();
+
+}  // namespace ckc::bench

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Smoke self-test of one ckc benchmark binary (ctest label bench-smoke).
+
+Runs the binary in its smallest mode (--smoke: tiny sizes, 2 rounds) and checks that it exits 0,
+writes valid Google Benchmark JSON, and that every entry names a bench.* catalogue ID in its
+label. It checks that the benchmarks run, never their figures. Exit 77 (skip) when not root: the
+benchmarks make cgroups, namespaces and mounts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def check(binary: str) -> str | None:
+    """None when the binary passes, else what is wrong (one line)."""
+    with tempfile.TemporaryDirectory(prefix="ckc-bench-smoke.") as tmp:
+        out = os.path.join(tmp, "bench.json")
+        proc = subprocess.run([binary, "--smoke", f"--json={out}"], capture_output=True,
+                              text=True, timeout=55, check=False)
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return f"exit {proc.returncode}: {tail}"
+        try:
+            with open(out, encoding="utf-8") as f:
+                doc = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            return f"no valid JSON: {e}"
+    entries = doc.get("benchmarks")
+    if not isinstance(entries, list) or not entries:
+        return "no benchmark entries"
+    for e in entries:
+        label = str(e.get("label", ""))
+        if not label.startswith("bench."):
+            return f"entry {e.get('name')!r} names no bench.* ID (label {label!r})"
+        if e.get("error_occurred") and "needs:root" not in str(e.get("error_message", "")):
+            print(f"note: {e.get('name')}: {e.get('error_message')}", file=sys.stderr)
+    return None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: smoke.py BENCH_BINARY", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("skip: needs:root", file=sys.stderr)
+        return 77
+    problem = check(argv[0])
+    if problem:
+        print(f"{os.path.basename(argv[0])}: {problem}", file=sys.stderr)
+        return 1
+    print(f"{os.path.basename(argv[0])}: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

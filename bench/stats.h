@@ -1,0 +1,48 @@
+// Statistics for benchmark figures an engineer can trust: summary of repeated samples, the
+// 95 % confidence interval of a paired difference (Student's t over interleaved rounds) and of a
+// per-round slope.
+//
+//   Summary s = Summarize({553.1, 549.8, 551.0});        // mean, median, stddev, cv, n
+//   Interval d = PairedDifference(leaf, root);            // leaf[i] - root[i], same rounds
+//   d.Resolved()   ->  false when the interval spans zero: report "not resolved", not a number
+//   Interval k = MeanSlope(rounds_by_depth, depths);      // ns per cgroup level
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace ckc::bench {
+
+struct Summary {
+  double mean = 0, median = 0, stddev = 0, cv = 0;  // cv = stddev / mean (a fraction)
+  std::size_t n = 0;
+};
+[[nodiscard]] Summary Summarize(const std::vector<double>& samples);
+
+// A mean with its 95 % confidence interval [lo, hi].
+struct Interval {
+  double mean = 0, lo = 0, hi = 0;
+  std::size_t n = 0;
+  // The interval excludes zero (and there were at least two samples to build it from).
+  [[nodiscard]] bool Resolved() const { return n >= 2 && (lo > 0 || hi < 0); }
+  [[nodiscard]] double HalfWidth() const { return (hi - lo) / 2; }
+};
+
+// Two-sided 95 % quantile of Student's t with `df` degrees of freedom (df >= 1).
+[[nodiscard]] double TQuantile975(std::size_t df);
+
+// Mean of `samples` with its t interval.
+[[nodiscard]] Interval MeanInterval(const std::vector<double>& samples);
+
+// a[i] - b[i] over the rounds both have (sizes must match; pairs are rounds of one run).
+[[nodiscard]] Interval PairedDifference(const std::vector<double>& a, const std::vector<double>& b);
+
+// Least-squares slope of y over x.
+[[nodiscard]] double Slope(const std::vector<double>& x, const std::vector<double>& y);
+
+// by_x[j][r]: sample of round r at x[j]. One slope per round, then their mean with its interval:
+// the rounds are the independent repetitions, the depths within a round are not.
+[[nodiscard]] Interval MeanSlope(const std::vector<std::vector<double>>& by_x,
+                                 const std::vector<double>& x);
+
+}  // namespace ckc::bench
