@@ -1,0 +1,192 @@
+"""`ckc bench`: run the benchmark binaries and merge their figures into a results file.
+
+    ckc bench [--short | --full | --smoke] [--build DIR] [--out DIR] [--results FILE]
+              [--binaries memcg,pieces] [--filter REGEX] [--rounds N]
+
+--short takes seconds (CI), --full minutes (progress on stderr). Each binary writes Google
+Benchmark JSON (kept next to the results file); its entries go into the results file's
+"benchmarks" array (reports/SCHEMA.md), each with "behaviour" = its bench.* catalogue ID (the
+first word of its label), "accel" and "binary". An existing results file (e.g. from `ckc run`)
+gets the entries appended; otherwise the run header comes from a suite binary run with no tests
+(it writes the kernel facts), or from a minimal header when no suite binary is built.
+Bad input: one line on stderr, exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from reports import schema  # noqa: E402
+
+BINARIES = ("memcg", "pieces")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"ckc bench: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def parser() -> Parser:
+    p = Parser(prog="ckc bench", description="Run ckc's benchmarks on this host.")
+    mode = p.add_mutually_exclusive_group()
+    for m in ("smoke", "short", "full"):
+        mode.add_argument(f"--{m}", dest="mode", action="store_const", const=m)
+    p.add_argument("--build", type=Path, default=REPO / "build", help="build directory")
+    p.add_argument("--out", type=Path, default=REPO / "out", help="output directory")
+    p.add_argument("--results", type=Path, help="results file (default OUT/bench-<time>.json)")
+    p.add_argument("--binaries", default=",".join(BINARIES), help="memcg,pieces")
+    p.add_argument("--filter", help="regex over benchmark case names")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default: the mode's)")
+    return p
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def minimal_header(argv: list[str]) -> dict[str, Any]:
+    u = platform.uname()
+    mem = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1])
+    except OSError:
+        pass
+    return {"schema": 1,
+            "run": {"id": os.urandom(4).hex(), "started": now(), "finished": None,
+                    "tool_version": "0.1.0", "suites": [], "argv": argv},
+            "kernel": {"release": u.release, "version": u.version, "arch": u.machine,
+                       "config_source": "", "cmdline": "", "cgroup_mode": "none", "lsms": [],
+                       "swap": {"total_kib": 0, "free_kib": 0, "devices": 0}},
+            "machine": {"accel": os.environ.get("CKC_MACHINE_ACCEL") or "host",
+                        "cpus": os.cpu_count() or 0, "memory_kib": mem},
+            "results": [], "benchmarks": []}
+
+
+def header(build: Path, argv: list[str]) -> dict[str, Any]:
+    """A results document with kernel facts, from a suite binary that runs no test."""
+    suites = sorted((build / "suites").glob("ckc-suite-*"))
+    for binary in suites:
+        with tempfile.TemporaryDirectory(prefix="ckc-bench.") as tmp:
+            out = Path(tmp) / "header.json"
+            proc = subprocess.run([str(binary), "--gtest_filter=-*", f"--ckc-results={out}"],
+                                  capture_output=True, text=True, timeout=60, check=False)
+            if proc.returncode == 0 and out.exists():
+                doc = json.loads(out.read_text())
+                doc["run"]["suites"] = []
+                doc["run"]["argv"] = argv
+                doc["results"] = []
+                doc.setdefault("benchmarks", [])
+                return doc
+    return minimal_header(argv)
+
+
+def load_target(path: Path, build: Path, argv: list[str]) -> dict[str, Any]:
+    if not path.exists():
+        return header(build, argv)
+    try:
+        schema.load_results(path)
+    except schema.SchemaError as err:
+        raise UsageError(str(err)) from None
+    doc = json.loads(path.read_text())
+    if "runs" in doc:
+        raise UsageError(f"{path}: holds several runs; give a single-run results file")
+    doc.setdefault("benchmarks", [])
+    return doc
+
+
+class UsageError(Exception):
+    """Bad input; str() is one line."""
+
+
+def run_binary(binary: Path, mode: str, json_path: Path, args: argparse.Namespace) -> int:
+    cmd = [str(binary), f"--{mode}", f"--json={json_path}"]
+    if args.filter:
+        cmd.append(f"--filter={args.filter}")
+    if args.rounds:
+        cmd.append(f"--rounds={args.rounds}")
+    print(f"ckc bench: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    # stderr passes through: the binary's progress lines and its summary.
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False).returncode
+
+
+def entries_of(json_path: Path, binary: str, accel: str) -> list[dict[str, Any]]:
+    doc = json.loads(json_path.read_text())
+    out = []
+    for e in doc.get("benchmarks", []):
+        label = str(e.get("label", ""))
+        if not label.startswith("bench."):
+            continue
+        e["behaviour"] = label.split()[0]
+        e["accel"] = accel
+        e["binary"] = binary
+        e["context"] = {k: v for k, v in doc.get("context", {}).items() if k.startswith("ckc_")}
+        out.append(e)
+    return out
+
+
+def check_args(args: argparse.Namespace) -> list[Path]:
+    wanted = [b.strip() for b in args.binaries.split(",") if b.strip()]
+    unknown = [b for b in wanted if b not in BINARIES]
+    if unknown or not wanted:
+        raise UsageError(f"unknown --binaries {','.join(unknown) or '(none)'}; choose from "
+                         f"{','.join(BINARIES)}")
+    if args.rounds is not None and args.rounds < 1:
+        raise UsageError("--rounds must be at least 1")
+    paths = [args.build / "bench" / f"ckc-bench-{b}" for b in wanted]
+    missing = [str(p) for p in paths if not os.access(p, os.X_OK)]
+    if missing:
+        raise UsageError(f"not built: {', '.join(missing)} (cmake --build {args.build} "
+                         "--target ckc-bench)")
+    return paths
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    mode = args.mode or "short"
+    try:
+        binaries = check_args(args)
+        args.out.mkdir(parents=True, exist_ok=True)
+        results = args.results or args.out / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        doc = load_target(results, args.build, ["ckc", "bench", *argv])
+    except (UsageError, OSError) as err:
+        print(f"ckc bench: {err}", file=sys.stderr)
+        return 2
+    accel = str(doc.get("machine", {}).get("accel", "host"))
+    failed = []
+    for binary in binaries:
+        json_path = results.with_name(f"{results.stem}.{binary.name}.json")
+        rc = run_binary(binary, mode, json_path, args)
+        if rc != 0 or not json_path.exists():
+            failed.append(f"{binary.name} (exit {rc})")
+            continue
+        doc["benchmarks"].extend(entries_of(json_path, binary.name, accel))
+    doc["run"]["finished"] = now()
+    schema.write_json_atomic(results, doc)
+    flagged = sum(1 for e in doc["benchmarks"] if "cv-exceeded" in str(e.get("label", "")))
+    print(f"ckc bench: {len(doc['benchmarks'])} entries in {results}"
+          f"{f'; {flagged} with cv-exceeded' if flagged else ''}", file=sys.stderr)
+    if failed:
+        print(f"ckc bench: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
