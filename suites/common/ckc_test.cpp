@@ -150,7 +150,7 @@ Requirement Controller(std::string name) {
   }};
 }
 
-Requirement CgroupVersion(std::string controller, int version, std::string reason) {
+Requirement ServedByCgroupVersion(std::string controller, int version, std::string reason) {
   return {[=]() -> std::optional<std::string> {
     auto layout = CurrentCgroupLayout();
     if (!layout) return "setup:mountinfo (" + layout.error().Message() + ")";

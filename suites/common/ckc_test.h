@@ -63,7 +63,7 @@ Requirement RootOrUserns();
 Requirement Controller(std::string name);
 // Rows of one cgroup version: `controller` must be served by v<version>, else
 // cgroup-mode:<reason> (e.g. "v2-has-no-memsw"), or config:CONFIG_X if v1 is compiled out.
-Requirement CgroupVersion(std::string controller, int version, std::string reason);
+Requirement ServedByCgroupVersion(std::string controller, int version, std::string reason);
 
 // The first unmet requirement's reason, or nullopt.
 std::optional<std::string> Unmet(std::initializer_list<Requirement> requirements);
