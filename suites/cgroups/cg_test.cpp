@@ -111,8 +111,8 @@ TEST(Cgroup, RmdirBusy) {
 TEST(Cgroup, V1PerControllerTrees) {
   // Source: D "Control groups" (one hierarchy per controller); cgroup-v1/cgroups.rst 2.1.
   CKC_BEHAVIOUR("cg.v1-per-controller-trees", "D");
-  CKC_REQUIRE(Root(), CgroupVersion("pids", 1, "v2-single-tree"),
-              CgroupVersion("memory", 1, "v2-single-tree"));
+  CKC_REQUIRE(Root(), ServedByCgroupVersion("pids", 1, "v2-single-tree"),
+              ServedByCgroupVersion("memory", 1, "v2-single-tree"));
   ASSERT_OK_AND_ASSIGN(Cgroup mem, Cgroup::Create(Cgroups(), "tree-memory", {"memory"}));
   ASSERT_OK_AND_ASSIGN(Cgroup pids, Cgroup::Create(Cgroups(), "tree-pids", {"pids"}));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(mem, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));

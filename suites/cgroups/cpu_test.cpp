@@ -65,7 +65,7 @@ TEST(Cpu, PerCpuUsage) {
   // Source: D "CPU cgroup" ("keeps track of usage per CPU as well"); cgroup-v1/cpuacct.rst
   // cpuacct.usage_percpu.
   CKC_BEHAVIOUR("cpu.per-cpu-usage", "D");
-  CKC_REQUIRE(Root(), CgroupVersion("cpu", 1, "v2-has-no-usage_percpu"), CpuUsage());
+  CKC_REQUIRE(Root(), ServedByCgroupVersion("cpu", 1, "v2-has-no-usage_percpu"), CpuUsage());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "percpu", {"cpu"}));
   ASSERT_OK_AND_ASSIGN(InGroup c, Spinner(cg, 300ms, LastCpu()));
   ASSERT_OK(c.ch.Expect("ready", 10s));

@@ -32,7 +32,7 @@ TEST(Memory, OomDisableFreezes) {
   // Source: D "Avoiding the OOM killer" (oom-notifier: processes frozen, notification sent,
   // limits raised, unfrozen); cgroup-v1/memory.rst 10 "OOM Control" and 9 cgroup.event_control.
   CKC_BEHAVIOUR("mem.oom-disable-freezes", "D");
-  CKC_REQUIRE(Root(), CgroupVersion("memory", 1, "v2-has-no-oom_kill_disable"));
+  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 1, "v2-has-no-oom_kill_disable"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomfreeze", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
   if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);
@@ -63,7 +63,7 @@ TEST(Memory, OomEventsNotify) {
   // Source: cgroup-v2.rst memory.events ("oom", "oom_kill"; a value change generates a file
   // modified event) — the v2 replacement of the oom-notifier.
   CKC_BEHAVIOUR("mem.oom-events-notify", "K");
-  CKC_REQUIRE(Root(), CgroupVersion("memory", 2, "v1-row-is-mem.oom-disable-freezes"));
+  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-row-is-mem.oom-disable-freezes"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomevents", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
   if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);
@@ -86,7 +86,7 @@ TEST(Memory, OomGroup) {
   // Source: cgroup-v2.rst memory.oom.group ("the cgroup and its descendants are killed together
   // or not at all").
   CKC_BEHAVIOUR("mem.oom-group", "K");
-  CKC_REQUIRE(Root(), CgroupVersion("memory", 2, "v1-has-no-memory.oom.group"));
+  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-has-no-memory.oom.group"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomgroup", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(16 * kMiB));
   if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);

@@ -1,0 +1,140 @@
+// Rows freezer.*, devices.allow-list (D "Other controllers": freezer, devices;
+// cgroup-v1/freezer-subsystem.rst, cgroup-v1/devices.rst, cgroup-v2.rst "Core Interface Files"
+// cgroup.freeze and "Device controller").
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fmt/format.h>
+#include <thread>
+
+#include "cg_suite.h"
+#include "cgroup_devices.h"
+
+namespace ckc::test {
+namespace {
+
+// A counter shared with a child that increments it without end.
+struct SharedCounter {
+  SharedCounter() {
+    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    value = p == MAP_FAILED ? nullptr : static_cast<std::atomic<uint64_t>*>(p);
+  }
+  ~SharedCounter() {
+    if (value) ::munmap(value, 4096);
+  }
+  std::atomic<uint64_t>* value;
+};
+
+bool WaitState(const Cgroup& cg, const std::string& want, std::string* seen) {
+  return Eventually([&] {
+    auto s = cg.FreezerState();
+    *seen = s ? *s : s.error().Message();
+    return s && *s == want;
+  }, 5s);
+}
+
+TEST(Freezer, FreezeThaw) {
+  // Source: D "Other controllers" (freezer: "a mass-SIGSTOP/SIGCONT"); cgroup-v1/
+  // freezer-subsystem.rst freezer.state; cgroup-v2.rst cgroup.freeze / cgroup.events "frozen".
+  CKC_BEHAVIOUR("freezer.freeze-thaw", "D");
+  CKC_REQUIRE(Root(), Controller("freezer"));
+  SharedCounter counter;
+  ASSERT_NE(counter.value, nullptr) << "setup: mmap";
+  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "freeze", {"freezer"}));
+  ASSERT_OK_AND_ASSIGN(Child child, SpawnIn(cg, [&]() -> int {
+    for (;;) counter.value->fetch_add(1, std::memory_order_relaxed);
+  }));
+  ASSERT_TRUE(Eventually([&] { return counter.value->load() > 0; }, 5s)) << "setup: the child never ran";
+  auto frozen = cg.Freeze(true);
+  ASSERT_TRUE(frozen.has_value()) << frozen.error().Message();
+  std::string seen;
+  ASSERT_TRUE(WaitState(cg, "FROZEN", &seen)) << "state after freezing: " << seen;
+  uint64_t c1 = counter.value->load();
+  std::this_thread::sleep_for(200ms);  // an observation window, not ordering
+  uint64_t c2 = counter.value->load();
+  EXPECT_EQ(c1, c2) << "a frozen process made progress within 200 ms";
+  ASSERT_OK(cg.Freeze(false));
+  EXPECT_TRUE(WaitState(cg, "THAWED", &seen)) << "state after thawing: " << seen;
+  EXPECT_TRUE(Eventually([&] { return counter.value->load() > c2; }, 5s)) << "no progress after thawing";
+  ASSERT_OK(child.Signal(SIGKILL));
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(10s));
+  EXPECT_TRUE(st.KilledBy(SIGKILL)) << st.Describe();
+}
+
+TEST(Freezer, SigkillFrozen) {
+  // Source: cgroup-v2.rst cgroup.freeze ("a frozen process can be killed by a fatal signal");
+  // cgroup-v1/freezer-subsystem.rst (frozen tasks are not woken by signals; the kill takes effect
+  // on thaw — seen on 6.18 v1).
+  CKC_BEHAVIOUR("freezer.sigkill-frozen", "K");
+  CKC_REQUIRE(Root(), Controller("freezer"));
+  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "killfrozen", {"freezer"}));
+  ASSERT_OK_AND_ASSIGN(Child child, SpawnIn(cg, []() -> int {
+    for (;;) ::pause();
+  }));
+  ASSERT_OK(cg.Freeze(true));
+  std::string seen;
+  ASSERT_TRUE(WaitState(cg, "FROZEN", &seen)) << "state after freezing: " << seen;
+  ASSERT_OK(child.Signal(SIGKILL));
+  ASSERT_OK_AND_ASSIGN(CgroupVersion v, cg.version("freezer"));
+  if (v == CgroupVersion::kV2) {
+    ASSERT_OK_AND_ASSIGN(auto st, child.TryWait(5s));
+    ASSERT_TRUE(st.has_value()) << "v2: SIGKILL must end a frozen process at once";
+    EXPECT_TRUE(st->KilledBy(SIGKILL)) << st->Describe();
+    return;
+  }
+  ASSERT_OK_AND_ASSIGN(auto early, child.TryWait(500ms));
+  EXPECT_FALSE(early.has_value()) << "v1: the killed process must stay frozen until thawed, but it "
+                                  << early->Describe();
+  ASSERT_OK(cg.Freeze(false));
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(5s));
+  EXPECT_TRUE(st.KilledBy(SIGKILL) && !st.timed_out) << "v1: dies of the SIGKILL once thawed: " << st.Describe();
+}
+
+// In a child of the restricted group: /dev/null opens, /dev/zero does not, mknod of c 1:5 does not.
+std::vector<std::string> ProbeDevices(const Cgroup& cg, const std::string& dir, std::string* status) {
+  auto r = RunIn(cg, [&](Channel& ch) {
+    int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    (void)ch.Send(fd >= 0 ? "null ok" : "null " + ErrnoName(errno));
+    if (fd >= 0) ::close(fd);
+    fd = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    (void)ch.Send(fd >= 0 ? "zero ok" : "zero " + ErrnoName(errno));
+    if (fd >= 0) ::close(fd);
+    std::string node = dir + "/zero-node";
+    int rc = ::mknod(node.c_str(), S_IFCHR | 0600, makedev(1, 5));
+    (void)ch.Send(rc == 0 ? "mknod ok" : "mknod " + ErrnoName(errno));
+    if (rc == 0) ::unlink(node.c_str());
+    return 0;
+  });
+  *status = r ? r->Describe() : r.error().Message();
+  return r ? r->reports : std::vector<std::string>{};
+}
+
+TEST(Devices, AllowList) {
+  // Source: D "Devices cgroup" ("allow /dev/{tty,zero,random,null} ... deny everything else";
+  // permissions read/write/mknod); cgroup-v1/devices.rst; cgroup-v2.rst "Device controller"
+  // (BPF_PROG_TYPE_CGROUP_DEVICE).
+  CKC_BEHAVIOUR("devices.allow-list", "D");
+  CKC_REQUIRE(Root(), Controller("devices"));
+  const std::vector<std::string> expected = {"null ok", "zero EPERM", "mknod EPERM"};
+  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "devices", {"devices"}));
+  ASSERT_OK(AllowOnlyDevices(cg, {{'c', 1, 3, "rwm"}}));
+  std::string status;
+  EXPECT_EQ(ProbeDevices(cg, TestDir(), &status), expected)
+      << CgroupVersionName(*cg.version("devices")) << " allow-list c 1:3 rwm: " << status;
+  // A hybrid machine runs the v2 mechanism too: the BPF program applies to the cgroup2 tree.
+  if (*cg.version("devices") == CgroupVersion::kV1 && Cgroups().layout().V2Mount()) {
+    ASSERT_OK_AND_ASSIGN(Cgroup v2, Cgroup::Create(Cgroups(), "devices-bpf", {}));
+    ASSERT_OK_AND_ASSIGN(UniqueFd prog, LoadDeviceProgram({{'c', 1, 3, "rwm"}}));
+    ASSERT_OK_AND_ASSIGN(UniqueFd dir, v2.OpenV2Dir());
+    ASSERT_OK(AttachDeviceProgram(dir.get(), prog.get()));
+    EXPECT_EQ(ProbeDevices(v2, TestDir(), &status), expected) << "v2 BPF device program: " << status;
+  }
+}
+
+}  // namespace
+}  // namespace ckc::test
