@@ -103,7 +103,9 @@ Status RegisterCgroupOps() {
     }
     auto add = [&](const std::string& op, std::function<void(benchmark::State&)> fn) {
       Add({.name = fmt::format("BM_CgroupOps/op:{}/controller:{}", op, ctrl), .id = "bench.cgroup-ops",
-           .fn = g ? fn : [why](benchmark::State& s) { Skip(s, why, "setup:cgroup"); }});
+           .fn = g ? fn : [why](benchmark::State& s) {
+             Skip(s, why, ::geteuid() != 0 ? "needs:root" : "setup:cgroup");
+           }});
     };
     add("mkdir", [g](benchmark::State& s) { BM_CgroupMkdirRmdir(s, g, true); });
     add("rmdir", [g](benchmark::State& s) { BM_CgroupMkdirRmdir(s, g, false); });

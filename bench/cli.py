@@ -59,21 +59,52 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def minimal_header(argv: list[str]) -> dict[str, Any]:
-    u = platform.uname()
-    mem = 0
+def read(path: str) -> str:
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1])
+        return Path(path).read_text()
     except OSError:
-        pass
+        return ""
+
+
+def cgroup_mode(mountinfo: str) -> str:
+    """v1 / v2 / hybrid / none, as kernel.h's DetectCgroupLayout decides it."""
+    v1 = v2 = False
+    for line in mountinfo.splitlines():
+        fields = line.split(" - ")
+        if len(fields) != 2:
+            continue
+        fstype, _source, options = (fields[1].split() + ["", "", ""])[:3]
+        if fstype == "cgroup2":
+            v2 = True
+        elif fstype == "cgroup" and any(o for o in options.split(",")
+                                        if o not in ("rw", "ro") and not o.startswith(
+                                            ("name=", "release_agent", "clone_children",
+                                             "noprefix", "xattr", "cpuset_v2_mode"))):
+            v1 = True
+    return "hybrid" if v1 and v2 else "v1" if v1 else "v2" if v2 else "none"
+
+
+def meminfo_kib(key: str) -> int:
+    for line in read("/proc/meminfo").splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def minimal_header(argv: list[str]) -> dict[str, Any]:
+    """The run header when no suite binary is built (kernel facts read here)."""
+    u = platform.uname()
+    mem = meminfo_kib("MemTotal")
+    swaps = [s for s in read("/proc/swaps").splitlines()[1:] if s.strip()]
     return {"schema": 1,
             "run": {"id": os.urandom(4).hex(), "started": now(), "finished": None,
                     "tool_version": "0.1.0", "suites": [], "argv": argv},
             "kernel": {"release": u.release, "version": u.version, "arch": u.machine,
-                       "config_source": "", "cmdline": "", "cgroup_mode": "none", "lsms": [],
-                       "swap": {"total_kib": 0, "free_kib": 0, "devices": 0}},
+                       "config_source": "", "cmdline": read("/proc/cmdline").strip(),
+                       "cgroup_mode": cgroup_mode(read("/proc/self/mountinfo")),
+                       "lsms": [x for x in read("/sys/kernel/security/lsm").strip().split(",") if x],
+                       "swap": {"total_kib": meminfo_kib("SwapTotal"),
+                                "free_kib": meminfo_kib("SwapFree"), "devices": len(swaps)}},
             "machine": {"accel": os.environ.get("CKC_MACHINE_ACCEL") or "host",
                         "cpus": os.cpu_count() or 0, "memory_kib": mem},
             "results": [], "benchmarks": []}
