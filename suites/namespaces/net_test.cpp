@@ -102,6 +102,12 @@ Sandbox NetBox(uint64_t extra = 0) {
       << ((r).status.Exited(kSetupBroke) ? "setup: " : "the child died while observing: ") \
       << (r).Describe()
 
+// Loaded tunnel modules (sit, ipip, ip_gre, ip6_tunnel...) add their fallback devices (sit0,
+// tunl0, gre0, ip6tnl0) to every new namespace unless net.core.fb_tunnels_only_for_init_net is set.
+constexpr std::string_view kFallbackTunnelHint =
+    " (extra sit0/tunl0/gre0/ip6tnl0 links are fallback devices of loaded tunnel modules; "
+    "net.core.fb_tunnels_only_for_init_net=1 keeps them out of new namespaces)";
+
 std::string Names(const std::vector<std::string>& described) {
   std::string out;
   for (const auto& d : described) out += (out.empty() ? "" : ", ") + d;
@@ -123,7 +129,8 @@ TEST(NetNamespace, FreshOnlyLoDown) {
   ASSERT_CHILD_FINISHED(r);
   EXPECT_THAT(SeenAll(r, "link"),
               ElementsAre(AllOf(StartsWith("lo#"), HasSubstr(" down"), HasSubstr("loopback"))))
-      << "expected exactly one link, lo, DOWN; saw " << Names(SeenAll(r, "link"));
+      << "expected exactly one link, lo, DOWN; saw " << Names(SeenAll(r, "link"))
+      << kFallbackTunnelHint;
 }
 
 TEST(NetNamespace, FreshUnreachable) {
@@ -171,8 +178,9 @@ TEST(NetNamespace, LoUp) {
 
 // --- veth pairs ----------------------------------------------------------------------------
 
-// In a child: moves one end of a new pair into `target` (by PID when `pid` > 0, else by fd),
-// renames it eth0 and sets it up there, reporting what both namespaces then hold under `key`.
+// In a child: moves one end of a new pair into `target` (by the PID of its parked process, or by
+// its fd), renames it eth0 and sets it up there, reporting each step and the links `target` then
+// holds under `key`.
 int MoveRenameUp(Channel& ch, const NetlinkSocket& here, const Netns& target, std::string_view key,
                  std::string_view host_end, std::string_view far_end, bool by_pid) {
   NET_TRY(pair, here.CreateVeth({.name = std::string(host_end), .peer = std::string(far_end)}));
@@ -381,7 +389,7 @@ TEST(NetNamespace, ModeNone) {
       }));
   ASSERT_CHILD_FINISHED(r);
   EXPECT_THAT(SeenAll(r, "link"), ElementsAre(StartsWith("lo#")))
-      << "expected only lo; saw " << Names(SeenAll(r, "link"));
+      << "expected only lo; saw " << Names(SeenAll(r, "link")) << kFallbackTunnelHint;
   for (const char* to : {"1.1.1.1", "10.0.0.1", "172.16.0.1", "192.168.0.1"}) {
     EXPECT_EQ(Seen(r, fmt::format("tcp {}", to)), "ENETUNREACH") << "TCP connect to " << to;
     EXPECT_EQ(Seen(r, fmt::format("udp {}", to)), "ENETUNREACH")
