@@ -30,8 +30,6 @@ int Entries(const std::string& dir) {
   return ec ? -1 : n;
 }
 
-std::string YesNo(bool b) { return b ? "yes" : "no"; }
-
 // Reports key=ok or key=<ERRNO> for creating (or opening for writing) `path`.
 void PutCreate(Channel& ch, std::string_view key, const std::string& path, int flags = O_CREAT) {
   int fd = ::open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, 0644);

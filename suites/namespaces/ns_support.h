@@ -40,6 +40,8 @@ inline std::string Value(const ChildResult& r, std::string_view key) {
   return "<none>";
 }
 
+inline std::string YesNo(bool b) { return b ? "yes" : "no"; }
+
 // Sends "key=value" and returns `code`.
 inline int Put(Channel& ch, std::string_view key, std::string_view value, int code = 0) {
   (void)ch.Send(fmt::format("{}={}", key, value));
