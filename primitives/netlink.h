@@ -18,6 +18,7 @@
 // ("Object not found (nl error 12)") and the errno equivalent in Error::err where there is one.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -126,7 +127,7 @@ class NetlinkSocket {
   [[nodiscard]] Result<std::vector<LinkInfo>> Links() const;
   // The link called `name`, or nullopt if this namespace has none.
   [[nodiscard]] Result<std::optional<LinkInfo>> FindLink(std::string_view name) const;
-  [[nodiscard]] Result<std::vector<RouteInfo>> Routes(int family = 2 /* AF_INET */) const;
+  [[nodiscard]] Result<std::vector<RouteInfo>> Routes(int family = AF_INET) const;
 
   // A veth pair; the returned owner deletes it (both ends) unless released.
   [[nodiscard]] Result<VethPair> CreateVeth(const VethSpec& spec) const;
