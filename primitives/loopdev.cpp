@@ -59,8 +59,25 @@ Result<LoopDevice> LoopDevice::Create(const std::string& backing, uint64_t size)
 
 Result<UniqueFd> LoopDevice::Open(int flags) const { return OpenFile(path_, flags); }
 
+namespace {
+std::string SchedulerFile(const std::string& path) {
+  return fmt::format("/sys/block/{}/queue/scheduler", path.substr(path.rfind('/') + 1));
+}
+}  // namespace
+
+Status LoopDevice::SetScheduler(const std::string& name) {
+  std::string file = SchedulerFile(path_);
+  CKC_TRY(text, ReadFile(file));  // "[none] mq-deadline bfq"
+  auto open = text.find('['), close = text.find(']');
+  if (saved_scheduler_.empty() && open != std::string::npos && close != std::string::npos) {
+    saved_scheduler_ = text.substr(open + 1, close - open - 1);
+  }
+  return WriteFile(file, name);
+}
+
 void LoopDevice::Detach() {
   if (!fd_) return;
+  if (!saved_scheduler_.empty()) (void)WriteFile(SchedulerFile(path_), saved_scheduler_);
   ::ioctl(fd_.get(), LOOP_CLR_FD, 0);
   fd_.Reset();
 }

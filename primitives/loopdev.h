@@ -31,12 +31,16 @@ class LoopDevice {
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] dev_t dev() const { return dev_; }
   [[nodiscard]] Result<UniqueFd> Open(int flags) const;
+  // Switches the device's I/O scheduler (queue/scheduler); the previous one is restored on
+  // Detach, since loop devices are reused by the host after us.
+  [[nodiscard]] Status SetScheduler(const std::string& name);
   // Detaches now (LOOP_CLR_FD; autoclear finishes it once every opener has closed).
   void Detach();
 
  private:
   std::string path_;
   dev_t dev_ = 0;
+  std::string saved_scheduler_;
   UniqueFd fd_;  // keeps the autoclear device attached
 };
 
