@@ -80,9 +80,9 @@ Result<std::shared_ptr<OpsGroups>> MakeGroups(const CgroupSystem& sys, const std
   g->a_procs = std::move(ap);
   g->b_procs = std::move(bp);
   CKC_TRY(child, SpawnIn(g->a, [] {
-    for (;;) ::pause();
-    return 0;
-  }));
+            for (;;) ::pause();
+            return 0;
+          }));
   g->parked = std::move(child);
   return g;
 }
@@ -102,7 +102,8 @@ Status RegisterCgroupOps() {
       }
     }
     auto add = [&](const std::string& op, std::function<void(benchmark::State&)> fn) {
-      Add({.name = fmt::format("BM_CgroupOps/op:{}/controller:{}", op, ctrl), .id = "bench.cgroup-ops",
+      Add({.name = fmt::format("BM_CgroupOps/op:{}/controller:{}", op, ctrl),
+           .id = "bench.cgroup-ops",
            .fn = g ? fn : [why](benchmark::State& s) {
              Skip(s, why, ::geteuid() != 0 ? "needs:root" : "setup:cgroup");
            }});

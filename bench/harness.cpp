@@ -64,7 +64,8 @@ std::string RegexEscape(std::string_view s) {
 }
 
 int Usage(std::string_view binary, const std::string& problem) {
-  std::fprintf(stderr, "%.*s: %s (flags: --smoke|--short|--full --rounds=N --json=FILE "
+  std::fprintf(stderr,
+               "%.*s: %s (flags: --smoke|--short|--full --rounds=N --json=FILE "
                "--filter=REGEX --cv-bound=X --cpu=N --list, --benchmark_*)\n",
                static_cast<int>(binary.size()), binary.data(), problem.c_str());
   return 2;
@@ -80,16 +81,26 @@ std::string ParseFlags(int* argc, char** argv) {
       return std::nullopt;
     };
     try {
-      if (a == "--smoke") g_options.mode = Mode::kSmoke;
-      else if (a == "--short") g_options.mode = Mode::kShort;
-      else if (a == "--full") g_options.mode = Mode::kFull;
-      else if (a == "--list") g_options.list = true;
-      else if (auto v = value("--rounds")) g_options.rounds = std::stoi(*v);
-      else if (auto v = value("--json")) g_options.json_path = *v;
-      else if (auto v = value("--filter")) g_options.filter = *v;
-      else if (auto v = value("--cv-bound")) g_options.cv_bound = std::stod(*v);
-      else if (auto v = value("--cpu")) g_options.cpu = std::stoi(*v);
-      else argv[out++] = argv[i];
+      if (a == "--smoke")
+        g_options.mode = Mode::kSmoke;
+      else if (a == "--short")
+        g_options.mode = Mode::kShort;
+      else if (a == "--full")
+        g_options.mode = Mode::kFull;
+      else if (a == "--list")
+        g_options.list = true;
+      else if (auto v = value("--rounds"))
+        g_options.rounds = std::stoi(*v);
+      else if (auto v = value("--json"))
+        g_options.json_path = *v;
+      else if (auto v = value("--filter"))
+        g_options.filter = *v;
+      else if (auto v = value("--cv-bound"))
+        g_options.cv_bound = std::stod(*v);
+      else if (auto v = value("--cpu"))
+        g_options.cpu = std::stoi(*v);
+      else
+        argv[out++] = argv[i];
     } catch (const std::exception&) {
       return fmt::format("bad value in `{}`", a);
     }
@@ -156,9 +167,10 @@ void AddAggregates(const Case& c, const std::map<int, Run>& runs, std::vector<Ru
   Summary s = Summarize(v);
   bool exceeded = s.n > 1 && s.cv > CvBound();
   std::string label = c.id + (exceeded ? " cv-exceeded" : "");
-  for (auto [name, value, unit] :
-       {std::tuple{"mean", s.mean, benchmark::kTime}, std::tuple{"median", s.median, benchmark::kTime},
-        std::tuple{"stddev", s.stddev, benchmark::kTime}, std::tuple{"cv", s.cv, benchmark::kPercentage}}) {
+  for (auto [name, value, unit] : {std::tuple{"mean", s.mean, benchmark::kTime},
+                                   std::tuple{"median", s.median, benchmark::kTime},
+                                   std::tuple{"stddev", s.stddev, benchmark::kTime},
+                                   std::tuple{"cv", s.cv, benchmark::kPercentage}}) {
     Run a = Aggregate(like, name, value, unit);
     a.iterations = static_cast<int64_t>(s.n);
     a.repetitions = static_cast<int64_t>(s.n);  // readers take n for the mean's interval from it
@@ -177,9 +189,12 @@ void AddAggregates(const Case& c, const std::map<int, Run>& runs, std::vector<Ru
 
 std::string_view ModeName(Mode m) {
   switch (m) {
-    case Mode::kSmoke: return "smoke";
-    case Mode::kShort: return "short";
-    case Mode::kFull: return "full";
+    case Mode::kSmoke:
+      return "smoke";
+    case Mode::kShort:
+      return "short";
+    case Mode::kFull:
+      return "full";
   }
   return "?";
 }
@@ -258,7 +273,8 @@ void AddSlopes(const Collector& col, std::vector<Run>* out) {
     for (const Case* c : cases) levels.push_back(c->level);
     for (const auto& [round, x] : samples.front()) {
       bool all = std::ranges::all_of(samples, [&](const auto& m) { return m.contains(round); });
-      for (std::size_t j = 0; all && j < cases.size(); ++j) by_level[j].push_back(samples[j].at(round));
+      for (std::size_t j = 0; all && j < cases.size(); ++j)
+        by_level[j].push_back(samples[j].at(round));
     }
     Interval k = MeanSlope(by_level, levels);
     Run r = Aggregate(col.runs_.at(cases.front()->name).begin()->second, "slope", k.mean,
@@ -318,9 +334,8 @@ void PrintSummary(const std::vector<Run>& runs) {
         r.aggregate_name == "stddev")
       continue;
     bool flagged = r.report_label.find("cv-exceeded") != std::string::npos;
-    std::fprintf(stderr, "%-64s %-8s %s%s\n", r.benchmark_name().c_str(),
-                 r.aggregate_name.c_str(), Describe(r).c_str(),
-                 flagged && r.aggregate_name == "cv" ? "  CV-EXCEEDED" : "");
+    std::fprintf(stderr, "%-64s %-8s %s%s\n", r.benchmark_name().c_str(), r.aggregate_name.c_str(),
+                 Describe(r).c_str(), flagged && r.aggregate_name == "cv" ? "  CV-EXCEEDED" : "");
   }
 }
 
@@ -373,7 +388,8 @@ int RunRounds(std::string_view binary) {
 }  // namespace
 
 int Main(int argc, char** argv, std::string_view binary, const std::function<Status()>& setup) {
-  if (std::string problem = ParseFlags(&argc, argv); !problem.empty()) return Usage(binary, problem);
+  if (std::string problem = ParseFlags(&argc, argv); !problem.empty())
+    return Usage(binary, problem);
   benchmark::Initialize(&argc, argv);
   if (argc > 1) return Usage(binary, fmt::format("unknown option `{}`", argv[1]));
   benchmark::AddCustomContext("ckc_mode", std::string(ModeName(g_options.mode)));

@@ -51,23 +51,26 @@ struct Options {
 template <typename T>
 [[nodiscard]] T ByMode(T smoke, T short_mode, T full) {
   switch (Opts().mode) {
-    case Mode::kSmoke: return smoke;
-    case Mode::kShort: return short_mode;
-    case Mode::kFull: return full;
+    case Mode::kSmoke:
+      return smoke;
+    case Mode::kShort:
+      return short_mode;
+    case Mode::kFull:
+      return full;
   }
   return full;
 }
 
 struct Case {
-  std::string name;         // "BM_MemcgFaultAnon/loop:write/depth:4/limit:0"
-  std::string id;           // catalogue row: "bench.memcg-fault-anon"
+  std::string name;  // "BM_MemcgFaultAnon/loop:write/depth:4/limit:0"
+  std::string id;    // catalogue row: "bench.memcg-fault-anon"
   std::function<void(benchmark::State&)> fn;
-  std::string baseline;     // name of the case to pair with (overhead), "" for none
-  std::string slope_group;  // cases of one group get a per-level slope fitted ...
-  int level = -1;           // ... over this level (>= 1 enters the fit)
-  int64_t iterations = 0;   // fixed iterations per round; 0: min_time decides
-  bool manual_time = false; // fn reports each iteration's time (SetIterationTime)
-  double min_time = 0;      // seconds per round when iterations == 0; 0: the mode's default
+  std::string baseline;      // name of the case to pair with (overhead), "" for none
+  std::string slope_group;   // cases of one group get a per-level slope fitted ...
+  int level = -1;            // ... over this level (>= 1 enters the fit)
+  int64_t iterations = 0;    // fixed iterations per round; 0: min_time decides
+  bool manual_time = false;  // fn reports each iteration's time (SetIterationTime)
+  double min_time = 0;       // seconds per round when iterations == 0; 0: the mode's default
 };
 
 // Registers a case (with Google Benchmark, in the interleaving order).
@@ -80,7 +83,8 @@ void Add(Case c);
 
 // Skips the case with a machine-readable reason ("needs:root", "kernel:thp-never").
 void Skip(benchmark::State& state, const Error& e, std::string_view reason);
-inline void Skip(benchmark::State& state, const std::unexpected<Error>& e, std::string_view reason) {
+inline void Skip(benchmark::State& state, const std::unexpected<Error>& e,
+                 std::string_view reason) {
   Skip(state, e.error(), reason);
 }
 

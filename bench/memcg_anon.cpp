@@ -34,8 +34,8 @@ constexpr std::size_t kHuge = 2u << 20;
 Result<double> TouchCycle(std::size_t bytes, int extra_flags, bool huge) {
   double t0 = ThreadCpuSeconds();
   std::size_t len = huge ? bytes + kHuge : bytes;
-  void* map = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
-                     -1, 0);
+  void* map = ::mmap(nullptr, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
   if (map == MAP_FAILED) return ErrnoError("mmap", fmt::format("{} bytes", len));
   auto* p = static_cast<volatile char*>(map);
   if (huge) {
@@ -104,12 +104,18 @@ Status RegisterBusy(MemcgEnv& env, const LoopSpec& populate) {
   }
   std::string base = fmt::format("{}/loop:busy/depth:2/helpers:{}", populate.family, helpers);
   std::string shared_name = base + "/helper_cgroups:1";
-  Add({.name = shared_name, .id = populate.id,
+  Add({.name = shared_name,
+       .id = populate.id,
        .fn = [&env, shared, populate](benchmark::State& s) { RunBusy(s, env, shared, populate); },
-       .iterations = populate.iterations, .manual_time = true});
-  Add({.name = fmt::format("{}/helper_cgroups:{}", base, helpers), .id = populate.id,
-       .fn = [&env, distinct, populate](benchmark::State& s) { RunBusy(s, env, distinct, populate); },
-       .baseline = shared_name, .iterations = populate.iterations, .manual_time = true});
+       .iterations = populate.iterations,
+       .manual_time = true});
+  Add({.name = fmt::format("{}/helper_cgroups:{}", base, helpers),
+       .id = populate.id,
+       .fn = [&env, distinct,
+              populate](benchmark::State& s) { RunBusy(s, env, distinct, populate); },
+       .baseline = shared_name,
+       .iterations = populate.iterations,
+       .manual_time = true});
   return {};
 }
 
@@ -118,8 +124,11 @@ Status RegisterBusy(MemcgEnv& env, const LoopSpec& populate) {
 Status RegisterAnon(MemcgEnv& env) {
   const std::size_t user_bytes = ByMode<std::size_t>(1u << 20, 16u << 20, 128u << 20);
   const std::size_t kernel_bytes = ByMode<std::size_t>(2u << 20, 32u << 20, 128u << 20);
-  LoopSpec write{.family = "BM_MemcgFaultAnon", .id = "bench.memcg-fault-anon", .loop = "write",
-                 .bytes = user_bytes, .iterations = ByMode<int64_t>(1, 1, 2),
+  LoopSpec write{.family = "BM_MemcgFaultAnon",
+                 .id = "bench.memcg-fault-anon",
+                 .loop = "write",
+                 .bytes = user_bytes,
+                 .iterations = ByMode<int64_t>(1, 1, 2),
                  .cycle = [](std::size_t b) { return TouchCycle(b, 0, false); }};
   RegisterDepthSeries(env, write);
   LoopSpec populate = write;

@@ -32,13 +32,20 @@ std::string FsName(int fd) {
   struct statfs s {};
   if (::fstatfs(fd, &s) != 0) return "unknown";
   switch (static_cast<unsigned long>(s.f_type)) {
-    case 0xEF53: return "ext4";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x01021994: return "tmpfs";
-    case 0x858458f6: return "ramfs";
-    case 0x794c7630: return "overlay";
-    default: return fmt::format("fs{:x}", static_cast<unsigned long>(s.f_type));
+    case 0xEF53:
+      return "ext4";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x01021994:
+      return "tmpfs";
+    case 0x858458f6:
+      return "ramfs";
+    case 0x794c7630:
+      return "overlay";
+    default:
+      return fmt::format("fs{:x}", static_cast<unsigned long>(s.f_type));
   }
 }
 
@@ -93,7 +100,8 @@ Result<double> ReadCycle(int fd, std::size_t bytes) {
   static std::vector<char> buf(128 << 10);
   double t0 = ThreadCpuSeconds();
   for (std::size_t off = 0; off < bytes; off += buf.size()) {
-    if (::pread(fd, buf.data(), buf.size(), static_cast<off_t>(off)) < 0) return ErrnoError("pread");
+    if (::pread(fd, buf.data(), buf.size(), static_cast<off_t>(off)) < 0)
+      return ErrnoError("pread");
   }
   return ThreadCpuSeconds() - t0;
 }
@@ -116,10 +124,14 @@ Status RegisterFile(MemcgEnv& env) {
   CKC_TRY(wfd, Memfd("ckc-bench-write"));
   CKC_TRY(rfd, DiskFile("memcg-read.dat", read_bytes));
   const std::string disk_fs = FsName(disk->get());
-  LoopSpec priv{.family = "BM_MemcgFaultFile", .id = "bench.memcg-fault-file",
-                .loop = "private/fs:" + disk_fs, .fs = disk_fs, .bytes = user_bytes,
-                .iterations = ByMode<int64_t>(1, 1, 2),
-                .cycle = [disk](std::size_t b) { return MapCycle(disk->get(), b, MAP_PRIVATE, false); }};
+  LoopSpec priv{
+      .family = "BM_MemcgFaultFile",
+      .id = "bench.memcg-fault-file",
+      .loop = "private/fs:" + disk_fs,
+      .fs = disk_fs,
+      .bytes = user_bytes,
+      .iterations = ByMode<int64_t>(1, 1, 2),
+      .cycle = [disk](std::size_t b) { return MapCycle(disk->get(), b, MAP_PRIVATE, false); }};
   RegisterDepthSeries(env, priv);
   LoopSpec shared = priv;
   shared.loop = "shared/fs:shmem";
@@ -132,9 +144,13 @@ Status RegisterFile(MemcgEnv& env) {
   write.iterations = ByMode<int64_t>(1, 4, 16);
   write.cycle = [wfd](std::size_t b) { return WriteCycle(wfd->get(), b); };
   RegisterDepthSeries(env, write);
-  LoopSpec read{.family = "BM_MemcgFaultFile", .id = "bench.memcg-fault-file",
-                .loop = "read/fs:" + FsName(rfd->get()), .fs = FsName(rfd->get()),
-                .bytes = read_bytes, .iterations = ByMode<int64_t>(1, 2, 4), .limit_pcts = {50},
+  LoopSpec read{.family = "BM_MemcgFaultFile",
+                .id = "bench.memcg-fault-file",
+                .loop = "read/fs:" + FsName(rfd->get()),
+                .fs = FsName(rfd->get()),
+                .bytes = read_bytes,
+                .iterations = ByMode<int64_t>(1, 2, 4),
+                .limit_pcts = {50},
                 .cycle = [rfd](std::size_t b) { return ReadCycle(rfd->get(), b); },
                 .before_cycle = [rfd] { return DropCache(rfd->get()); }};
   RegisterDepthSeries(env, read);

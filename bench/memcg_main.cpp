@@ -26,10 +26,10 @@ ckc::Status Setup() {
   g_env = std::move(env);
   benchmark::AddCustomContext("ckc_memcg_version",
                               std::string(ckc::CgroupVersionName(g_env->version())));
-  benchmark::AddCustomContext("ckc_cgroup_mode",
-                              std::string(ckc::CgroupModeName(ckc::CurrentCgroupLayout()
-                                                                   ? ckc::CurrentCgroupLayout()->mode
-                                                                   : ckc::CgroupMode::kNone)));
+  benchmark::AddCustomContext(
+      "ckc_cgroup_mode",
+      std::string(ckc::CgroupModeName(ckc::CurrentCgroupLayout() ? ckc::CurrentCgroupLayout()->mode
+                                                                 : ckc::CgroupMode::kNone)));
   benchmark::AddCustomContext("ckc_origin_cgroup", g_env->origin());
   benchmark::AddCustomContext("ckc_pinned_cpu", std::to_string(g_env->cpu()));
   benchmark::AddCustomContext("ckc_timer", "thread-cputime per 4 KiB page");

@@ -104,7 +104,8 @@ Status RegisterNetnsTeardown() {
     Add({.name = fmt::format("BM_NetnsTeardown/veth:{}/batch:{}", veth ? 1 : 0, batch),
          .id = "bench.netns-teardown",
          .fn = [ref, batch, veth](benchmark::State& s) { BM_NetnsTeardown(s, ref, batch, veth); },
-         .iterations = batch == 1 ? iters * 4 : iters, .manual_time = true});
+         .iterations = batch == 1 ? iters * 4 : iters,
+         .manual_time = true});
   }
   return {};
 }

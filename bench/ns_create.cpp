@@ -21,7 +21,8 @@ namespace {
 void BM_NsCreate(benchmark::State& state, uint64_t flags) {
   bool needs_root = flags != 0 && flags != CLONE_NEWUSER;
   if (needs_root && ::geteuid() != 0) {
-    return Skip(state, Failure("clone3", "flags", "new namespaces need CAP_SYS_ADMIN"), "needs:root");
+    return Skip(state, Failure("clone3", "flags", "new namespaces need CAP_SYS_ADMIN"),
+                "needs:root");
   }
   for (auto _ : state) {
     auto child = Spawn({.flags = flags}, [] { return 0; });
@@ -46,7 +47,8 @@ void BM_NsCreate(benchmark::State& state, uint64_t flags) {
 
 void RegisterNsCreate() {
   auto add = [](const std::string& flag, uint64_t flags) {
-    Add({.name = fmt::format("BM_NsCreate/flag:{}", flag), .id = "bench.ns-create",
+    Add({.name = fmt::format("BM_NsCreate/flag:{}", flag),
+         .id = "bench.ns-create",
          .fn = [flags](benchmark::State& s) { BM_NsCreate(s, flags); },
          .baseline = flag == "none" ? "" : "BM_NsCreate/flag:none"});
   };

@@ -42,7 +42,8 @@ Status WriteSized(const std::string& path, std::size_t bytes) {
   std::vector<char> chunk(1 << 20, 'o');
   for (std::size_t off = 0; off < bytes; off += chunk.size()) {
     std::size_t n = std::min(chunk.size(), bytes - off);
-    if (::write(fd.get(), chunk.data(), n) != static_cast<ssize_t>(n)) return ErrnoError("write", path);
+    if (::write(fd.get(), chunk.data(), n) != static_cast<ssize_t>(n))
+      return ErrnoError("write", path);
   }
   return {};
 }
@@ -65,12 +66,14 @@ Status FirstWrite(const std::string& path) {
 
 void BM_OverlayCopyUp(benchmark::State& state, const std::shared_ptr<Layers>& l, std::size_t bytes,
                       const std::string& file) {
-  if (!l) return Skip(state, Failure("overlay", "layers", "no private mount namespace"), "needs:root");
+  if (!l)
+    return Skip(state, Failure("overlay", "layers", "no private mount namespace"), "needs:root");
   for (auto _ : state) {
     state.PauseTiming();
     auto m = MountOverlay(*l);
     if (!m) {
-      Skip(state, m.error(), m.error().err == ENODEV ? "config:CONFIG_OVERLAY_FS" : "setup:overlay");
+      Skip(state, m.error(),
+           m.error().err == ENODEV ? "config:CONFIG_OVERLAY_FS" : "setup:overlay");
       break;
     }
     state.ResumeTiming();
@@ -101,7 +104,8 @@ Status RegisterOverlayCopyUp(bool private_mount_ns) {
   }
   for (std::size_t b : sizes) {
     std::string file = fmt::format("f{}", b);
-    Add({.name = fmt::format("BM_OverlayCopyUp/bytes:{}", b), .id = "bench.overlay-copy-up",
+    Add({.name = fmt::format("BM_OverlayCopyUp/bytes:{}", b),
+         .id = "bench.overlay-copy-up",
          .fn = [layers, b, file](benchmark::State& s) { BM_OverlayCopyUp(s, layers, b, file); }});
   }
   return {};

@@ -6,11 +6,11 @@
 
 namespace ckc::bench {
 
-void RegisterNsCreate();          // ns_create.cpp: bench.ns-create
+void RegisterNsCreate();                       // ns_create.cpp: bench.ns-create
 [[nodiscard]] Status RegisterNetnsTeardown();  // netns_teardown.cpp: bench.netns-teardown
 [[nodiscard]] Status RegisterVeth();           // veth.cpp: bench.veth
 // overlay_copy_up.cpp: bench.overlay-copy-up; needs the process in a private mount namespace.
 [[nodiscard]] Status RegisterOverlayCopyUp(bool private_mount_ns);
-[[nodiscard]] Status RegisterCgroupOps();      // cgroup_ops.cpp: bench.cgroup-ops
+[[nodiscard]] Status RegisterCgroupOps();  // cgroup_ops.cpp: bench.cgroup-ops
 
 }  // namespace ckc::bench

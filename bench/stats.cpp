@@ -33,7 +33,8 @@ double TQuantile975(std::size_t df) {
   if (df <= kTable.size()) return kTable[df - 1];
   // Cornish-Fisher expansion around the normal quantile: exact to 1e-3 beyond 30 df.
   const double z = 1.959964, v = static_cast<double>(df);
-  return z + (z * z * z + z) / (4 * v) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * v * v);
+  return z + (z * z * z + z) / (4 * v) +
+         (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * v * v);
 }
 
 Interval MeanInterval(const std::vector<double>& samples) {
@@ -55,8 +56,10 @@ Interval PairedDifference(const std::vector<double>& a, const std::vector<double
 double Slope(const std::vector<double>& x, const std::vector<double>& y) {
   std::size_t n = std::min(x.size(), y.size());
   if (n < 2) return 0;
-  double mx = std::accumulate(x.begin(), x.begin() + static_cast<long>(n), 0.0) / static_cast<double>(n);
-  double my = std::accumulate(y.begin(), y.begin() + static_cast<long>(n), 0.0) / static_cast<double>(n);
+  double mx =
+      std::accumulate(x.begin(), x.begin() + static_cast<long>(n), 0.0) / static_cast<double>(n);
+  double my =
+      std::accumulate(y.begin(), y.begin() + static_cast<long>(n), 0.0) / static_cast<double>(n);
   double sxy = 0, sxx = 0;
   for (std::size_t i = 0; i < n; ++i) {
     sxy += (x[i] - mx) * (y[i] - my);

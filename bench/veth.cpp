@@ -23,8 +23,8 @@ void BM_VethCreateDelete(benchmark::State& state, const std::shared_ptr<Scratch>
                          bool other_ns) {
   if (!s) return Skip(state, Failure("netns", "scratch", "not created"), "needs:root");
   for (auto _ : state) {
-    auto veth = s->nl.CreateVeth({.name = "ckcv0", .peer = "ckcv1",
-                                  .peer_netns_fd = other_ns ? s->b.fd() : -1});
+    auto veth = s->nl.CreateVeth(
+        {.name = "ckcv0", .peer = "ckcv1", .peer_netns_fd = other_ns ? s->b.fd() : -1});
     if (!veth) {
       // No veth driver reads as "Operation not supported"; anything else is a setup problem.
       Skip(state, veth.error(),
