@@ -6,11 +6,14 @@
 #include <netinet/ip_icmp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <cstddef>
 #include <cstring>
+#include <utility>
 
 namespace ckc {
 
@@ -147,6 +150,38 @@ Status Exchange(int from, int to, std::string_view message, std::chrono::millise
   }
   if (got != message) return Failure("recv", message, fmt::format("received `{}`", got));
   return {};
+}
+
+namespace {
+// sockaddr_un for an abstract name: a leading NUL, no terminator; the length is significant.
+Result<std::pair<sockaddr_un, socklen_t>> AbstractAddr(std::string_view name) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (name.size() + 1 > sizeof(sa.sun_path)) return Failure("sockaddr_un", name, "name too long");
+  std::memcpy(sa.sun_path + 1, name.data(), name.size());
+  return std::pair{sa, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())};
+}
+}  // namespace
+
+Result<UniqueFd> UnixListenAbstract(std::string_view name) {
+  CKC_TRY(addr, AbstractAddr(name));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoError("socket", "AF_UNIX/SOCK_STREAM");
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr.first), addr.second) != 0) {
+    return ErrnoError("bind", fmt::format("@{}", name));
+  }
+  if (::listen(fd.get(), 8) != 0) return ErrnoError("listen", fmt::format("@{}", name));
+  return fd;
+}
+
+Result<UniqueFd> UnixConnectAbstract(std::string_view name) {
+  CKC_TRY(addr, AbstractAddr(name));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoError("socket", "AF_UNIX/SOCK_STREAM");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr.first), addr.second) != 0) {
+    return ErrnoError("connect", fmt::format("@{}", name));
+  }
+  return fd;
 }
 
 Status Ping(std::string_view address, std::chrono::milliseconds timeout) {

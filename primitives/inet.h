@@ -1,5 +1,5 @@
-// Small IPv4 socket helpers for observing reachability: TCP listen/connect/accept with
-// deadlines, a message exchange over a connection, and one ICMP echo round trip.
+// Small socket helpers for observing reachability: TCP listen/connect/accept with deadlines, a
+// message exchange over a connection, abstract unix sockets, and one ICMP echo round trip.
 //
 //   CKC_TRY(listener, TcpListen("127.0.0.1"));            // port chosen by the kernel
 //   CKC_TRY(port, LocalPort(listener.get()));
@@ -40,6 +40,11 @@ namespace ckc {
 // Sends `message` on `from` and checks that exactly it arrives on `to`.
 [[nodiscard]] Status Exchange(int from, int to, std::string_view message,
                               std::chrono::milliseconds timeout);
+// A unix stream socket listening on the abstract name `name` (no file; abstract names live in
+// the net namespace the socket was made in, like ports).
+[[nodiscard]] Result<UniqueFd> UnixListenAbstract(std::string_view name);
+// connect() to an abstract unix name; Error::err is connect's errno (ECONNREFUSED: no listener).
+[[nodiscard]] Result<UniqueFd> UnixConnectAbstract(std::string_view name);
 // One ICMP echo request to `address` over a raw socket made in the calling thread's namespace;
 // succeeds when the matching echo reply arrives within `timeout` (ETIMEDOUT otherwise).
 [[nodiscard]] Status Ping(std::string_view address, std::chrono::milliseconds timeout);

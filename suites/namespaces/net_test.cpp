@@ -502,7 +502,8 @@ TEST(NetNamespace, ModeContainer) {
 TEST(NetNamespace, SocketsIsolated) {
   // Source: D "Net namespace overview" (each namespace has its own sockets); network_namespaces(7).
   // Both namespaces have lo up, so the refusal comes from the missing listener, not a missing
-  // route.
+  // route. Abstract unix socket names are scoped the same way (unix(7): "the abstract socket
+  // namespace"; net/unix/af_unix.c matches names only within the socket's net namespace).
   CKC_BEHAVIOUR("net.sockets-isolated", "D");
   CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
@@ -516,18 +517,26 @@ TEST(NetNamespace, SocketsIsolated) {
         }
         NET_TRY(listener, TcpListen("127.0.0.1"));
         NET_TRY(port, LocalPort(listener.get()));
+        std::string name = fmt::format("ckc-net-{}", ::getpid());
+        NET_TRY(unix_listener, UnixListenAbstract(name));
         NET_CHECK(other.Run([&]() -> Status {
-          Tell(ch, "other namespace", Outcome(TcpConnect("127.0.0.1", port, kNetTimeout)));
+          Tell(ch, "tcp other namespace", Outcome(TcpConnect("127.0.0.1", port, kNetTimeout)));
+          Tell(ch, "unix other namespace", Outcome(UnixConnectAbstract(name)));
           return {};
         }));
-        Tell(ch, "same namespace", Outcome(TcpConnect("127.0.0.1", port, kNetTimeout)));
+        Tell(ch, "tcp same namespace", Outcome(TcpConnect("127.0.0.1", port, kNetTimeout)));
+        Tell(ch, "unix same namespace", Outcome(UnixConnectAbstract(name)));
         return 0;
       }));
   ASSERT_CHILD_FINISHED(r);
-  EXPECT_EQ(Seen(r, "same namespace"), "ok")
-      << "control: the listener must be reachable where it lives";
-  EXPECT_EQ(Seen(r, "other namespace"), "ECONNREFUSED")
+  EXPECT_EQ(Seen(r, "tcp same namespace"), "ok")
+      << "control: the TCP listener must be reachable where it lives";
+  EXPECT_EQ(Seen(r, "unix same namespace"), "ok")
+      << "control: the abstract unix listener must be reachable where it lives";
+  EXPECT_EQ(Seen(r, "tcp other namespace"), "ECONNREFUSED")
       << "expected 127.0.0.1 in another namespace to refuse (no listener there)";
+  EXPECT_EQ(Seen(r, "unix other namespace"), "ECONNREFUSED")
+      << "expected the abstract unix name to be unknown in another namespace";
 }
 
 TEST(NetNamespace, RoutesIsolated) {
