@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -395,6 +396,9 @@ int Main(int argc, char** argv, std::string_view binary, const std::function<Sta
   benchmark::AddCustomContext("ckc_mode", std::string(ModeName(g_options.mode)));
   benchmark::AddCustomContext("ckc_rounds", std::to_string(Rounds()));
   benchmark::AddCustomContext("ckc_cv_bound", fmt::format("{}", CvBound()));
+  // Set by the VM runner (kvm / tcg); emulated (TCG) figures are never compared with others.
+  const char* accel = std::getenv("CKC_MACHINE_ACCEL");
+  benchmark::AddCustomContext("ckc_accel", accel && *accel ? accel : "host");
   if (auto st = setup(); !st) {
     std::fprintf(stderr, "%.*s: setup: %s\n", static_cast<int>(binary.size()), binary.data(),
                  st.error().Message().c_str());
