@@ -219,7 +219,7 @@ TEST(SeccompFilter, Inherited) {
   // Source: seccomp(2): filters are inherited by fork children and preserved across execve;
   // once installed they cannot be removed, only added to (the strictest answer wins).
   CKC_BEHAVIOUR("seccomp.inherited", "K");
-  CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"), Command(HelperPath()));
+  CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"));
   ASSERT_OK_AND_ASSIGN(UniqueFd helper, OpenHelper());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInChild([&](Channel& ch) {

@@ -1,10 +1,13 @@
-// ckc-security-helper: a small program the security rows execve() to observe what survives an
-// exec (file capabilities, ambient capabilities, seccomp filters). It reports by exit status.
+// The helper program the security rows execve() to observe what survives an exec (file
+// capabilities, ambient capabilities, seccomp filters). It is the suite binary itself, run as
+// `ckc-suite-security --ckc-security-helper <op>`: a constructor catches that argument before
+// GoogleTest's main, so the helper travels with the suite (into the VMs too). It reports by
+// exit status:
 //
-//   ckc-security-helper bind <port>        0 bound, 10 EACCES, 11 other error; raises
-//                                           CAP_NET_BIND_SERVICE into E first if it is in P
-//   ckc-security-helper has-ambient <cap>  0 if <cap> is in CapAmb, CapPrm and CapEff, else 1
-//   ckc-security-helper uname-errno        the errno of uname(2) (0 if it succeeded)
+//   bind <port>        0 bound, 10 EACCES, 11 other error; raises CAP_NET_BIND_SERVICE into E
+//                      first if it is in P (file capability "=p")
+//   has-ambient <cap>  0 if <cap> is in CapAmb, CapPrm and CapEff, else 1
+//   uname-errno        the errno of uname(2) (0 if it succeeded)
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -18,6 +21,7 @@
 
 #include "capabilities.h"
 #include "fd.h"
+#include "security_support.h"
 
 namespace {
 
@@ -62,11 +66,18 @@ int UnameErrno() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string op = argc > 1 ? argv[1] : "";
-  if (op == "bind" && argc == 3) return Bind(std::atoi(argv[2]));
-  if (op == "has-ambient" && argc == 3) return HasAmbient(std::atoi(argv[2]));
+int HelperMain(int argc, char** argv) {
+  std::string op = argc > 0 ? argv[0] : "";
+  if (op == "bind" && argc == 2) return Bind(std::atoi(argv[1]));
+  if (op == "has-ambient" && argc == 2) return HasAmbient(std::atoi(argv[1]));
   if (op == "uname-errno") return UnameErrno();
-  std::fprintf(stderr, "usage: %s bind <port> | has-ambient <cap> | uname-errno\n", argv[0]);
+  std::fprintf(stderr,
+               "usage: --ckc-security-helper bind <port> | has-ambient <cap> | uname-errno\n");
   return kUsage;
+}
+
+// glibc passes (argc, argv, envp) to ELF constructors.
+__attribute__((constructor)) void RunAsHelper(int argc, char** argv, char**) {
+  if (argc >= 2 && std::strcmp(argv[1], ckc::test::kHelperFlag) == 0)
+    ::_exit(HelperMain(argc - 2, argv + 2));
 }

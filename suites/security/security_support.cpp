@@ -12,8 +12,7 @@ namespace ckc::test {
 std::string HelperPath() {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "ckc-security-helper";
-  return (self.parent_path() / "ckc-security-helper").string();
+  return ec ? std::string("/proc/self/exe") : self.string();
 }
 
 Result<UniqueFd> OpenHelper(const std::string& path) { return OpenFile(path, O_PATH); }
@@ -22,6 +21,7 @@ int ExecHelper(int fd, const std::vector<std::string>& args) {
   std::vector<char*> argv;
   static char name[] = "ckc-security-helper";
   argv.push_back(name);
+  argv.push_back(const_cast<char*>(kHelperFlag));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   ::syscall(SYS_execveat, fd, "", argv.data(), environ, AT_EMPTY_PATH);
