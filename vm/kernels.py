@@ -125,6 +125,7 @@ def _guess_modules(vmlinuz: Path, release: str) -> Path | None:
     if not release:
         return None
     return _first_dir([vmlinuz.parent / "lib/modules" / release,
+                       vmlinuz.parent.parent / "lib/modules" / release,
                        Path("/lib/modules") / release])
 
 

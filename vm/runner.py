@@ -51,7 +51,22 @@ class VmJob:
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(text).name if "/" in text else text)
+    """File-name-safe name of a kernel: the matrix name, or the vmlinuz file's name."""
+    image = text.partition(":")[0]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(image).name if "/" in image else image)
+
+
+def unique_names(chosen: list[Kernel]) -> dict[str, str]:
+    """kernel.name → slug, numbered when two local kernels share a file name."""
+    names: dict[str, str] = {}
+    for kernel in chosen:
+        base = candidate = slug(kernel.name)
+        n = 1
+        while candidate in names.values():
+            n += 1
+            candidate = f"{base}-{n}"
+        names[kernel.name] = candidate
+    return names
 
 
 def list_tests(binary: Path) -> list[str]:
@@ -235,7 +250,7 @@ def build_images(cfg: RunConfig, workdir: Path, log) -> dict[str, Path]:
     """One initramfs per kernel."""
     images: dict[str, Path] = {}
     for kernel in cfg.kernels:
-        path = workdir / f"{slug(kernel.name)}.initrd.gz"
+        path = workdir / f"{len(images)}-{slug(kernel.name)}.initrd.gz"
         report = initramfs.build(kernel, cfg.payload, cfg.modules, path,
                                  cache_root() / "kernels")
         log(f"{kernel.name} ({kernel.release}): initramfs {report.size // 1024} KiB, "
@@ -253,7 +268,8 @@ def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str
     vms = Vms()
     with tempfile.TemporaryDirectory(prefix="ckc-vm-") as tmp:
         images = build_images(cfg, Path(tmp), log)
-        jobs = [VmJob(f"{slug(k.name)}-{m}", k, m, images[k.name])
+        names = unique_names(cfg.kernels)
+        jobs = [VmJob(f"{names[k.name]}-{m}", k, m, images[k.name])
                 for k in cfg.kernels for m in cfg.modes]
         progress = Progress(len(jobs))
         pool = ThreadPoolExecutor(max_workers=max(1, cfg.jobs))

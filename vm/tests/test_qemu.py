@@ -72,3 +72,14 @@ class Cmdline(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Names(unittest.TestCase):
+    def test_local_kernels_get_unique_file_names(self):
+        from vm import runner
+        from vm.kernels import Kernel
+        ks = [Kernel("bookworm", Path("/a"), "6.1", None),
+              Kernel("/x/vmlinuz:/x/lib/modules/6.19", Path("/x/vmlinuz"), "6.19", None),
+              Kernel("/y/vmlinuz", Path("/y/vmlinuz"), "6.20", None)]
+        self.assertEqual(list(runner.unique_names(ks).values()),
+                         ["bookworm", "vmlinuz", "vmlinuz-2"])
