@@ -254,36 +254,39 @@ TEST(NetNamespace, VethConnectivity) {
   // other. 10.201.0.1 sits on the host side's lo, so only the default route reaches it.
   CKC_BEHAVIOUR("net.veth-connectivity", "D");
   CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
-  ASSERT_OK_AND_ASSIGN(
-      ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
-        NET_TRY(far, Netns::CreateWithProcess());
-        NET_TRY(here, NetlinkSocket::Open());
-        VethPair pair;
-        NET_CHECK(WireUp(here, far, pair));
-        NET_TRY(listener, TcpListen("10.200.0.1"));
-        NET_TRY(port, LocalPort(listener.get()));
-        Result<UniqueFd> client = Failure("connect", "", "not run");
-        NET_CHECK(far.Run([&]() -> Status {
-          client = TcpConnect("10.200.0.1", port, kNetTimeout);
-          Tell(ch, "tcp far->host", Outcome(client));
-          Tell(ch, "icmp far->host", Outcome(Ping("10.200.0.1", kNetTimeout)));
-          Tell(ch, "icmp far->default-route", Outcome(Ping("10.201.0.1", kNetTimeout)));
-          return {};
-        }));
-        Tell(ch, "icmp host->far", Outcome(Ping("10.200.0.2", kNetTimeout)));
-        if (!client) return 0;
-        NET_TRY(server, Accept(listener.get(), kNetTimeout));
-        Tell(ch, "tcp echo", Outcome(Exchange(client->get(), server.get(), "ping", kNetTimeout)));
-        NET_TRY(far_nl, NetlinkSocket::OpenIn(far));
-        NET_TRY(routes, far_nl.Routes());
-        for (const auto& rt : routes) Tell(ch, "far route", rt.Describe());
-        return 0;
-      }));
+  ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
+                         NET_TRY(far, Netns::CreateWithProcess());
+                         NET_TRY(here, NetlinkSocket::Open());
+                         VethPair pair;
+                         NET_CHECK(WireUp(here, far, pair));
+                         NET_TRY(listener, TcpListen("10.200.0.1"));
+                         NET_TRY(port, LocalPort(listener.get()));
+                         Result<UniqueFd> client = Failure("connect", "", "not run");
+                         NET_CHECK(far.Run([&]() -> Status {
+                           client = TcpConnect("10.200.0.1", port, kNetTimeout);
+                           Tell(ch, "tcp far->host", Outcome(client));
+                           Tell(ch, "icmp far->host", Outcome(Ping("10.200.0.1", kNetTimeout)));
+                           Tell(ch, "icmp far->default-route",
+                                Outcome(Ping("10.201.0.1", kNetTimeout)));
+                           return {};
+                         }));
+                         Tell(ch, "icmp host->far", Outcome(Ping("10.200.0.2", kNetTimeout)));
+                         if (!client) return 0;
+                         NET_TRY(server, Accept(listener.get(), kNetTimeout));
+                         Tell(ch, "tcp far->host data",
+                              Outcome(Exchange(client->get(), server.get(), "ping", kNetTimeout)));
+                         Tell(ch, "tcp host->far data",
+                              Outcome(Exchange(server.get(), client->get(), "pong", kNetTimeout)));
+                         NET_TRY(far_nl, NetlinkSocket::OpenIn(far));
+                         NET_TRY(routes, far_nl.Routes());
+                         for (const auto& rt : routes) Tell(ch, "far route", rt.Describe());
+                         return 0;
+                       }));
   ASSERT_CHILD_FINISHED(r);
   EXPECT_THAT(SeenAll(r, "far route"), Contains(StartsWith("default via 10.200.0.1")))
       << "expected the default route in the far namespace; saw " << Names(SeenAll(r, "far route"));
-  for (const char* key : {"tcp far->host", "tcp echo", "icmp far->host", "icmp host->far",
-                          "icmp far->default-route"}) {
+  for (const char* key : {"tcp far->host", "tcp far->host data", "tcp host->far data",
+                          "icmp far->host", "icmp host->far", "icmp far->default-route"}) {
     EXPECT_EQ(Seen(r, key), "ok") << key << ": expected it to pass over the veth pair";
   }
 }
