@@ -79,7 +79,15 @@ Result<std::string> ReadKnob(const std::string& dir, std::string_view file, std:
 Status WriteKnob(const std::string& dir, std::string_view file, std::string_view value,
                  std::string_view why) {
   std::string path = fmt::format("{}/{}", dir, file);
-  auto st = WriteFile(path, value);
+  // One write(2), as kernel interface files expect; O_TRUNC (what a shell's `>` does) is
+  // ignored by cgroupfs and keeps plain fixture files exact.
+  auto st = [&]() -> Status {
+    CKC_TRY(fd, OpenFile(path, O_WRONLY | O_TRUNC));
+    ssize_t n = ::write(fd.get(), value.data(), value.size());
+    if (n < 0) return ErrnoError("write", path);
+    if (static_cast<size_t>(n) != value.size()) return Failure("write", path, "short write");
+    return {};
+  }();
   if (!st && st.error().err == ENOENT) {
     return Failure("write", path, fmt::format("{}: absent ({})", file, why));
   }
