@@ -436,35 +436,38 @@ TEST(NetNamespace, ModeHost) {
 }
 
 // The first process of net.mode-container: its own namespace, lo up, a listener on 127.0.0.1
-// whose port it hands over, links and namespace reported under "first ...", then one echo.
-int FirstContainer(Channel& ch, Channel& out) {
+// whose port it hands over on `handshake`, links and namespace reported on `ch` under
+// "first ...", then one echo.
+int FirstContainer(Channel& handshake, Channel& ch) {
   NET_TRY(nl, NetlinkSocket::Open());
   NET_CHECK(nl.SetUp("lo"));
   NET_TRY(listener, TcpListen("127.0.0.1"));
   NET_TRY(port, LocalPort(listener.get()));
   NET_TRY(names, LinkNames(nl));
-  for (const auto& n : names) Tell(out, "first link", n);
+  for (const auto& n : names) Tell(ch, "first link", n);
   NET_TRY(id, NsIdOf(::getpid(), NsType::kNet));
-  Tell(out, "first netns", NsIdString(id));
-  NET_CHECK(ch.Send(fmt::format("{}", port)));
-  Tell(out, "first echo", Outcome(EchoOnce(listener.get(), kNetTimeout)));
+  Tell(ch, "first netns", NsIdString(id));
+  NET_CHECK(handshake.Send(fmt::format("{}", port)));
+  Tell(ch, "first echo", Outcome(EchoOnce(listener.get(), kNetTimeout)));
   return 0;
 }
 
 // The second process: setns(2) into the first's namespace, then the same questions.
-int SecondContainer(Channel& out, pid_t first, uint16_t port) {
-  Channel& ch = out;
+int SecondContainer(Channel& ch, pid_t first, uint16_t port) {
   NET_TRY(ns, OpenNs(first, NsType::kNet));
-  NET_CHECK(Setns(ns.get(), NsType::kNet));
+  Status joined = Setns(ns.get(), NsType::kNet);
+  Tell(ch, "second setns", Outcome(joined));
+  if (!joined) return 0;
   NET_TRY(nl, NetlinkSocket::Open());
   NET_TRY(names, LinkNames(nl));
-  for (const auto& n : names) Tell(out, "second link", n);
+  for (const auto& n : names) Tell(ch, "second link", n);
   NET_TRY(id, NsIdOf(::getpid(), NsType::kNet));
-  Tell(out, "second netns", NsIdString(id));
+  Tell(ch, "second netns", NsIdString(id));
   auto client = TcpConnect("127.0.0.1", port, kNetTimeout);
-  Tell(out, "second connect", Outcome(client));
-  if (client)
-    Tell(out, "second echo", Outcome(Exchange(client->get(), client->get(), "ping", kNetTimeout)));
+  Tell(ch, "second connect", Outcome(client));
+  if (client) {
+    Tell(ch, "second echo", Outcome(Exchange(client->get(), client->get(), "ping", kNetTimeout)));
+  }
   return 0;
 }
 
@@ -482,8 +485,8 @@ TEST(NetNamespace, ModeContainer) {
                   return FirstContainer(hs, ch);
                 }));
         hs.BecomeParent();
-        NET_TRY(port_text, hs.Recv(kNetTimeout));
-        auto port = static_cast<uint16_t>(std::stoul(port_text));
+        NET_TRY(port_text, hs.Recv(kNetTimeout));  // EOF if the first one's setup broke
+        auto port = static_cast<uint16_t>(std::strtoul(port_text.c_str(), nullptr, 10));
         NET_TRY(second, Spawn({}, [&] { return SecondContainer(ch, first.pid(), port); }));
         NET_TRY(second_status, second.Wait(std::chrono::seconds(20)));
         NET_TRY(first_status, first.Wait(std::chrono::seconds(20)));
@@ -492,6 +495,7 @@ TEST(NetNamespace, ModeContainer) {
         return (first_status.Exited(0) && second_status.Exited(0)) ? 0 : kSetupBroke;
       }));
   ASSERT_CHILD_FINISHED(r);
+  EXPECT_EQ(Seen(r, "second setns"), "ok") << "setns(CLONE_NEWNET) into the first's namespace";
   EXPECT_EQ(Seen(r, "second netns"), Seen(r, "first netns"))
       << "expected setns to join the first's namespace";
   EXPECT_EQ(SeenAll(r, "second link"), SeenAll(r, "first link")) << "expected the same interfaces";
