@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from vm import aptsrc, initramfs, kernels, qemu, runner
@@ -142,6 +143,13 @@ def make_config(args: argparse.Namespace) -> runner.RunConfig:
         accel=qemu.choose_accel(), memory_mib=args.memory, cpus=args.cpus, qemu=qemu_path)
 
 
+def timing_summary(merged: dict, wall: float) -> str:
+    timings = [run["vm"].get("timings", {}) for run in merged["runs"]]
+    parts = ", ".join(f"{key[:-2]} {sum(t.get(key, 0.0) for t in timings):.0f}s"
+                      for key in ("boot_s", "setup_s", "tests_s"))
+    return f"wall {wall:.0f}s for {len(timings)} VMs; summed over VMs: {parts}"
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.list:
@@ -151,6 +159,7 @@ def main(argv: list[str]) -> int:
     except UsageError as err:
         print(f"ckc vm: {err}", file=sys.stderr)
         return 2
+    start = time.monotonic()
     try:
         merged = runner.run(cfg, log=lambda m: print(f"ckc vm: {m}", file=sys.stderr))
     except KeyboardInterrupt:
@@ -159,6 +168,7 @@ def main(argv: list[str]) -> int:
     except initramfs.InitramfsError as err:
         print(f"ckc vm: {err}", file=sys.stderr)
         return 2
+    print(f"ckc vm: {timing_summary(merged, time.monotonic() - start)}", file=sys.stderr)
     lost = sum(r["outcome"] in ("crash", "timeout", "fail")
                for run in merged["runs"] for r in run["results"])
     print(f"ckc vm: {len(merged['runs'])} runs written to {cfg.out}/vm-merged.json"

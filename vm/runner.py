@@ -24,6 +24,7 @@ from vm.kernels import Kernel, cache_root
 
 POLL_S = 0.25
 BOOT_MARK = b"ckc-init: booted"
+READY_MARK = b"ckc-init: running"
 
 
 @dataclass(frozen=True)
@@ -145,27 +146,29 @@ def vm_config(cfg: RunConfig, job: VmJob, console: Path, serial: Path) -> qemu.V
 
 
 def watch(proc: subprocess.Popen[bytes], console: Path, deadline: float, name: str,
-          progress: Progress, vms: Vms) -> tuple[str, float]:
-    """Wait for the VM, reporting state changes; ('ok'|'exited'|'timeout', boot seconds)."""
-    start, booted, state = time.monotonic(), 0.0, ""
-    while proc.poll() is None:
+          progress: Progress, vms: Vms) -> tuple[str, dict[str, float]]:
+    """Wait for the VM, reporting state changes. Returns ('exited'|'timeout', marks): seconds
+    from start until the init ran ("booted") and until the first binary ran ("ready")."""
+    start, marks, state = time.monotonic(), {}, ""
+    while True:
+        exited = proc.poll() is not None
+        text = _read(console)
+        for key, mark in (("booted", BOOT_MARK), ("ready", READY_MARK)):
+            if key not in marks and mark in text:
+                marks[key] = time.monotonic() - start
+        running = re.findall(rb"ckc-init: running (\S+)", text)
+        now = f"running {running[-1].decode()}" if running else "booting"
+        if now != state and not exited:
+            state = now
+            progress.say(name, state)
+        if exited:
+            return "exited", marks
         if vms.stopping.is_set():
             raise KeyboardInterrupt
         if time.monotonic() > deadline:
             _kill(proc)
-            return "timeout", booted
-        text = _read(console)
-        if not booted and BOOT_MARK in text:
-            booted = time.monotonic() - start
-        running = re.findall(rb"ckc-init: running (\S+)", text)
-        now = f"running {running[-1].decode()}" if running else "booting"
-        if now != state:
-            state = now
-            progress.say(name, state)
+            return "timeout", marks
         time.sleep(POLL_S)
-    if not booted and BOOT_MARK in _read(console):
-        booted = time.monotonic() - start
-    return "exited", booted
 
 
 def _read(path: Path) -> bytes:
@@ -181,7 +184,7 @@ class Attempt:
 
     state: str
     stream: results.SerialStream
-    booted: float
+    marks: dict[str, float]
     total: float
     qemu_stderr: str
 
@@ -192,7 +195,7 @@ def boot_once(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: Progress
     with tempfile.TemporaryFile() as stderr:
         proc = vms.start(qemu.build_argv(vcfg, cfg.qemu), stderr)
         try:
-            state, booted = watch(proc, vcfg.console_log, start + cfg.timeout, name, progress,
+            state, marks = watch(proc, vcfg.console_log, start + cfg.timeout, name, progress,
                                   vms)
         finally:
             _kill(proc)
@@ -202,7 +205,15 @@ def boot_once(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: Progress
     stream = results.parse_serial(_read(vcfg.results_log).decode(errors="replace"))
     if state == "exited":
         state = "ok" if stream.done else "crash"
-    return Attempt(state, stream, booted, time.monotonic() - start, err)
+    return Attempt(state, stream, marks, time.monotonic() - start, err)
+
+
+def vm_timings(attempt: Attempt) -> dict[str, float]:
+    """boot (kernel until init), setup (modules, cgroups, swap), tests (binaries, power-off)."""
+    booted = attempt.marks.get("booted", attempt.total)
+    ready = attempt.marks.get("ready", attempt.total)
+    return {"boot_s": booted, "setup_s": max(0.0, ready - booted),
+            "tests_s": max(0.0, attempt.total - ready), "total_s": attempt.total}
 
 
 def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Progress,
@@ -216,7 +227,7 @@ def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Pr
     try:
         vcfg = vm_config(cfg, job, console, serial)
         attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 1
-        if attempt.state == "crash" and not attempt.booted:
+        if attempt.state == "crash" and "booted" not in attempt.marks:
             console.replace(cfg.out / f"{job.name}.attempt1.console.log")
             progress.say(job.name, "died before init ran; booting again")
             attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 2
@@ -228,8 +239,7 @@ def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Pr
     ident = results.VmIdentity(
         kernel=job.kernel.name, release=job.kernel.release, mode=job.mode, accel=cfg.accel,
         cmdline=" ".join(qemu.kernel_cmdline(vcfg)), append=" ".join(cfg.append), suites=tests)
-    timings = {"boot_s": attempt.booted, "total_s": attempt.total,
-               "tests_s": attempt.total - attempt.booted if attempt.booted else 0.0}
+    timings = vm_timings(attempt)
     doc = results.run_document(ident, attempt.stream, results.VmOutcome(attempt.state, tail),
                                timings)
     doc["vm"]["attempts"] = attempts

@@ -134,7 +134,22 @@ run_list() { # list kind
 	done < "$1"
 }
 
+leave_rootfs() {
+	# The initramfs root is rootfs, which pivot_root(2) cannot move: containers (and the
+	# suites' own-root rows) need / to be an ordinary mount. Copy into a tmpfs and switch.
+	[ -e /.ckc-switched ] && return 0
+	mkdir -p /newroot
+	mount -t tmpfs -o mode=755 root /newroot || return 0
+	for entry in $(ls -A /); do
+		case "$entry" in newroot | proc | sys) ;; *) cp -a "/$entry" /newroot/ ;; esac
+	done
+	mkdir -p /newroot/proc /newroot/sys
+	touch /newroot/.ckc-switched
+	exec switch_root /newroot /init
+}
+
 main() {
+	leave_rootfs
 	mount_pseudo
 	read_cmdline
 	say "booted $(uname -r), mode $MODE"
