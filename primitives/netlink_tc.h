@@ -1,0 +1,31 @@
+// Traffic control through libnl-route-3 (no hand-written netlink): a prio qdisc, a cls_cgroup
+// filter that classifies by the sender's net_cls.classid, and per-class packet counters.
+//
+//   CKC_CHECK(AddPrioQdisc(nl, "ckc0", 1));           // 1: prio, bands 1:1 1:2 1:3, default map
+//   CKC_CHECK(AddCgroupFilter(nl, "ckc0", 1));        // on parent 1:
+//   CKC_TRY(n, ClassPackets(nl, "ckc0", 1, 3));       // packets sent through class 1:3
+//
+// Everything belongs to the device: deleting the link (or its namespace) removes it.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "netlink.h"
+#include "result.h"
+
+namespace ckc {
+
+// prio's default priomap (TC_PRIO_*: best effort -> band 1, interactive -> band 0, bulk -> 2).
+inline constexpr uint8_t kPrioDefaultMap[16] = {1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+
+// A root prio qdisc <major>: with 3 bands and the default priomap on `dev`.
+[[nodiscard]] Status AddPrioQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t major);
+// A cls_cgroup filter on parent <major>: (all protocols): packets of tasks whose net_cls.classid
+// names a class of that qdisc go to that class.
+[[nodiscard]] Status AddCgroupFilter(const NetlinkSocket& nl, std::string_view dev, uint32_t major);
+// Packets sent through class <major>:<minor> of `dev`.
+[[nodiscard]] Result<uint64_t> ClassPackets(const NetlinkSocket& nl, std::string_view dev,
+                                            uint32_t major, uint32_t minor);
+
+}  // namespace ckc
