@@ -1,6 +1,7 @@
 #include "sandbox.h"
 
 #include <sched.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -72,8 +73,30 @@ Sandbox& Sandbox::Then(std::string what, std::function<Status()> step) {
   return *this;
 }
 
+// Writing the maps does not change the child's credentials: it still holds the parent's kernel
+// ids, which show as the overflow id unless the map happens to cover them. Like a runtime's init,
+// take on the namespace's uid/gid 0 (when mapped) so files it creates belong to the mapped ids.
+Status Sandbox::BecomeMappedRoot() const {
+  auto maps_zero = [](const IdMap& m) {
+    for (const auto& r : m) {
+      if (r.inside == 0) return true;
+    }
+    return false;
+  };
+  if (maps_zero(*gid_map_) && ::setresgid(0, 0, 0) != 0)
+    return ErrnoError("setresgid", "0 in the user namespace");
+  if (maps_zero(*uid_map_) && ::setresuid(0, 0, 0) != 0)
+    return ErrnoError("setresuid", "0 in the user namespace");
+  // A credential change clears the dumpable flag (root-owned /proc/self); undo that.
+  if (::prctl(PR_SET_DUMPABLE, 1) != 0) return ErrnoError("prctl", "PR_SET_DUMPABLE");
+  return {};
+}
+
 Status Sandbox::SetupInChild(Channel& ch) const {
-  if (uid_map_) CKC_CHECK(ch.Expect(kMapsWritten));
+  if (uid_map_) {
+    CKC_CHECK(ch.Expect(kMapsWritten));
+    CKC_CHECK(BecomeMappedRoot());
+  }
   if (flags_ & CLONE_NEWNS) CKC_CHECK(MakeRootPrivate());
   if (hostname_ && ::sethostname(hostname_->data(), hostname_->size()) != 0) {
     return ErrnoError("sethostname", *hostname_);
@@ -105,25 +128,28 @@ Result<Sandboxed> Sandbox::Run(std::function<int(Channel&)> fn) const {
   CKC_TRY(ch, Channel::Create());
   SpawnOptions opts{.flags = flags_, .cgroup_fd = cgroup_fd_};
   CKC_TRY(child, Spawn(opts, [&]() -> int {
-    ch.BecomeChild();
-    if (auto st = SetupInChild(ch); !st) {
-      (void)ch.Send(std::string(kSetupFailed) + st.error().Message());
-      return kSetupFailedExit;
-    }
-    if (!ch.Send(kReady)) return kSetupFailedExit;
-    return fn(ch);
-  }));
+            ch.BecomeChild();
+            if (auto st = SetupInChild(ch); !st) {
+              (void)ch.Send(std::string(kSetupFailed) + st.error().Message());
+              return kSetupFailedExit;
+            }
+            if (!ch.Send(kReady)) return kSetupFailedExit;
+            return fn(ch);
+          }));
   ch.BecomeParent();
   if (uid_map_) {
-    if (auto st = WriteIdMaps(child.pid(), *uid_map_, *gid_map_, deny_setgroups_); !st) return Propagate(st.error());
+    if (auto st = WriteIdMaps(child.pid(), *uid_map_, *gid_map_, deny_setgroups_); !st)
+      return Propagate(st.error());
     CKC_CHECK(ch.Send(kMapsWritten));
   }
   CKC_TRY(msg, ch.Recv());
   if (msg.starts_with(kSetupFailed)) {
     (void)child.Wait(std::chrono::seconds(5));
-    return Failure("sandbox setup", fmt::format("pid {}", child.pid()), msg.substr(kSetupFailed.size()));
+    return Failure("sandbox setup", fmt::format("pid {}", child.pid()),
+                   msg.substr(kSetupFailed.size()));
   }
-  if (msg != kReady) return Failure("sandbox setup", "channel", fmt::format("unexpected `{}`", msg));
+  if (msg != kReady)
+    return Failure("sandbox setup", "channel", fmt::format("unexpected `{}`", msg));
   return Sandboxed{std::move(child), std::move(ch)};
 }
 

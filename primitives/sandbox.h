@@ -62,6 +62,7 @@ class Sandbox {
 
  private:
   [[nodiscard]] Status SetupInChild(Channel& ch) const;
+  [[nodiscard]] Status BecomeMappedRoot() const;
 
   uint64_t flags_ = 0;
   std::optional<IdMap> uid_map_;

@@ -1,10 +1,11 @@
 #include "userns.h"
 
 #include <grp.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fmt/format.h>
+#include <cstdlib>
 
 #include "fd.h"
 
@@ -38,6 +39,9 @@ Status BecomeUser(uid_t uid, gid_t gid) {
   if (::geteuid() == 0 && ::setgroups(0, nullptr) != 0) return ErrnoError("setgroups", "0 groups");
   if (::setresgid(gid, gid, gid) != 0) return ErrnoError("setresgid", fmt::format("{}", gid));
   if (::setresuid(uid, uid, uid) != 0) return ErrnoError("setresuid", fmt::format("{}", uid));
+  // Changing credentials clears the dumpable flag, which makes /proc/self/* root-owned (the new
+  // user could not even write its own uid_map); an ordinary process of that user is dumpable.
+  if (::prctl(PR_SET_DUMPABLE, 1) != 0) return ErrnoError("prctl", "PR_SET_DUMPABLE");
   return {};
 }
 
