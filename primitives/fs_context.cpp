@@ -20,8 +20,10 @@ std::string FsContext::DrainMessages() {
   for (int i = 0; i < 64; ++i) {
     ssize_t n = ::read(fd_.get(), buf, sizeof(buf) - 1);
     if (n <= 0) break;
+    std::string_view msg(buf, static_cast<size_t>(n));
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.remove_suffix(1);
     if (!out.empty()) out += "; ";
-    out.append(buf, static_cast<size_t>(n));
+    out += msg;
   }
   return out;
 }

@@ -104,14 +104,6 @@ Status OverlayMount::Mount(const OverlayMountOptions& options) {
 
 Status OverlayMount::Unmount() { return overlay_.Unmount(); }
 
-bool SupportsTrustedXattrs(const std::string& dir) {
-  std::string probe = dir + "/.ckc-xattr-probe";
-  if (auto fd = OpenFile(probe, O_CREAT | O_WRONLY, 0600); !fd) return false;
-  bool ok = ::lsetxattr(probe.c_str(), "trusted.ckc.probe", "1", 1, 0) == 0;
-  ::unlink(probe.c_str());
-  return ok;
-}
-
 std::string UpperEntry::Describe() const {
   std::string out;
   switch (kind) {

@@ -78,10 +78,6 @@ class OverlayMount {
   ::ckc::Mount overlay_;
 };
 
-// True if the file system holding `dir` accepts trusted.* xattrs (overlay stores opaque and
-// redirect marks there unless userxattr is given).
-[[nodiscard]] bool SupportsTrustedXattrs(const std::string& dir);
-
 enum class UpperKind { kMissing, kRegular, kDirectory, kWhiteout, kOther };
 
 // What an entry of the upper layer means to overlay (Documentation/filesystems/overlayfs.rst).

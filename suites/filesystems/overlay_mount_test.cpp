@@ -29,7 +29,8 @@ TEST(Overlay, Readonly) {
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {
-        // Two lowers: kernels before 6.x refuse a single lowerdir without upperdir.
+        // Two lowers and no upper, as in overlayfs.rst's read-only example (older kernels
+        // insisted on at least two lowerdirs without an upperdir).
         CKC_CHILD_TRY(ovl, OverlayMount::Create(base, 2));
         CKC_CHILD_CHECK(PutFile(ovl.lower(0) + "/ro.txt", "Read only file\n"));
         CKC_CHILD_CHECK(ovl.Mount({.read_only = true}));

@@ -2,12 +2,12 @@
 // and several lower layers (seed F "Union filesystems"; overlayfs.rst "whiteouts and opaque
 // directories", "Renaming directories", "Multiple lower layers").
 #include <fcntl.h>
-#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "capabilities.h"
 #include "ckc_test.h"
 #include "overlay.h"
 #include "ovl_support.h"
@@ -53,10 +53,7 @@ TEST(Overlay, WhiteoutOnDelete) {
 // the run directory's) as uid/gid 65534 with no capabilities; returns "ok" or "!ERRNO".
 std::string OpenAsNobody(int upper_fd, const char* name) {
   auto child = Spawn({}, [&] {
-    if (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
-        ::setresuid(kNobody, kNobody, kNobody) != 0) {
-      return 100;
-    }
+    if (!SwitchUser(kNobody, kNobody, /*keep_caps=*/false)) return 100;
     int fd = ::openat(upper_fd, name, O_RDONLY);
     return fd >= 0 ? 0 : errno;
   });
