@@ -49,6 +49,9 @@ def run_parser() -> Parser:
     p.add_argument("--test-timeout", type=float, default=300.0, help="seconds one test may take")
     p.add_argument("--no-install", action="store_true", help="never run apt")
     p.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    p.add_argument("--no-vm", action="store_true", help="host suites only (no kernel matrix)")
+    p.add_argument("--kernels", help="VM kernels (default: the default matrix; see `ckc vm --list`)")
+    p.add_argument("--modes", default="v1,v2", help="VM cgroup modes (default v1,v2)")
     return p
 
 
@@ -155,11 +158,37 @@ def run_host(args: argparse.Namespace, out_file: Path) -> int:
     return 1 if summary.has_failures(results) else 0
 
 
+def run_vms(args: argparse.Namespace, out_dir: Path) -> int:
+    """The same suites on the kernel matrix, through the VM runner."""
+    from vm import cli as vm_cli
+
+    argv = ["--out", str(out_dir), "--build", str(args.build), "--modes", args.modes]
+    if args.kernels:
+        argv += ["--kernels", args.kernels]
+    if args.suites:
+        argv += ["--suites", args.suites]
+    log("running the suites on the kernel matrix: ckc vm " + " ".join(argv))
+    return vm_cli.main(argv)
+
+
+def render_report(inputs: list[Path], out_dir: Path) -> int:
+    from reports import cli as reports_cli
+
+    return reports_cli.main(["html", *map(str, inputs), "-o", str(out_dir / "report.html")])
+
+
 def main_run(argv: list[str]) -> int:
     args = run_parser().parse_args(argv)
     out_file = results_path(args)
-    prepare(args, ["build"])
-    return run_host(args, out_file)
+    prepare(args, ["build"] if args.no_vm else ["build", "vm"])
+    status = run_host(args, out_file)
+    inputs = [out_file]
+    if not args.no_vm:
+        vm_dir = out_file.parent / out_file.name.replace("host-", "vm-").removesuffix(".json")
+        status = max(status, run_vms(args, vm_dir))
+        inputs.append(vm_dir)
+    # The report's path is the last line printed.
+    return max(status, render_report(inputs, out_file.parent))
 
 
 def main_test(argv: list[str]) -> int:

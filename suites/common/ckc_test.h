@@ -34,11 +34,17 @@ namespace ckc::test {
 
 // Records the catalogue row and its source document as test properties (the results JSON reads
 // them). The ID is a literal so `grep '"ns.proc-links"'` finds its test.
+// The row is also written to the results file at once, so a test that then crashes its process
+// still names its row.
 #define CKC_BEHAVIOUR(id, source)                       \
   do {                                                  \
     ::testing::Test::RecordProperty("behaviour", id);   \
     ::testing::Test::RecordProperty("source", source);  \
+    ::ckc::test::NoteBehaviour(id, source);             \
   } while (0)
+
+// Records the running test's row in the results file, if one is being written.
+void NoteBehaviour(const char* id, const char* source);
 
 // A requirement probes the kernel or machine; an unmet one yields a skip reason
 // ("needs:root: ..."), a met one nullopt.

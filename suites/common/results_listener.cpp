@@ -28,7 +28,20 @@ std::string Property(const ::testing::TestResult& result, const std::string& key
 
 constexpr size_t kMaxDetails = 4000;
 
+ResultsListener* g_listener = nullptr;
+
 }  // namespace
+
+void NoteBehaviour(const char* id, const char* source) {
+  if (g_listener) g_listener->NoteRunning(id, source);
+}
+
+void ResultsListener::NoteRunning(const char* id, const char* source) {
+  if (doc_["results"].empty()) return;
+  doc_["results"].back()["id"] = id;
+  doc_["results"].back()["source"] = source;
+  Flush();
+}
 
 SkipReason ParseSkipMessage(const std::string& message) {
   // The first token is the reason when it reads "<kind>:<what>" with no spaces.
@@ -79,7 +92,13 @@ nlohmann::json RunHeader(const std::string& suite, const std::vector<std::string
 }
 
 ResultsListener::ResultsListener(std::string path, std::string suite, std::vector<std::string> argv)
-    : path_(std::move(path)), suite_(std::move(suite)), doc_(RunHeader(suite_, argv)) {}
+    : path_(std::move(path)), suite_(std::move(suite)), doc_(RunHeader(suite_, argv)) {
+  g_listener = this;
+}
+
+ResultsListener::~ResultsListener() {
+  if (g_listener == this) g_listener = nullptr;
+}
 
 bool ResultsListener::WriteInitial(std::string* error) {
   auto st = WriteFileAtomic(path_, doc_.dump(2) + "\n");

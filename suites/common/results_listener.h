@@ -22,6 +22,10 @@ SkipReason ParseSkipMessage(const std::string& message);
 class ResultsListener : public ::testing::EmptyTestEventListener {
  public:
   ResultsListener(std::string path, std::string suite, std::vector<std::string> argv);
+  ~ResultsListener() override;
+
+  // The running test named its catalogue row (CKC_BEHAVIOUR): record it before anything can crash.
+  void NoteRunning(const char* id, const char* source);
 
   // Writes the run skeleton (no results yet); reports whether the path is writable.
   [[nodiscard]] bool WriteInitial(std::string* error);
