@@ -62,15 +62,21 @@ int UnshareThenFork(Channel& ch) {
   auto after = NsIdOf(::getpid(), NsType::kPid);
   Put(ch, "own-ns-changed", YesNo(!pid_ns || !after || *pid_ns != *after));
   if (after) Put(ch, "own-ns", NsIdString(*after));
-  // The child reads its own link through the caller's (host) /proc, by its outer pid.
+  auto inner = Channel::Create();
+  if (!inner) return Report(ch, "setup: " + inner.error().Message());
   auto first = Spawn({}, [&] {
-    Put(ch, "first-child-pid", fmt::format("{}", ::getpid()));
-    return ch.Expect("go") ? 0 : 1;
+    inner->BecomeChild();
+    (void)inner->Send(fmt::format("{}", ::getpid()));
+    return inner->Expect("exit") ? 0 : 1;
   });
   if (!first) return Report(ch, "spawn: " + first.error().Message());
+  inner->BecomeParent();
+  auto its_pid = inner->Recv(std::chrono::seconds(10));
+  Put(ch, "first-child-pid", its_pid ? *its_pid : its_pid.error().Message());
+  // The caller reads the child's link through its own /proc, by the child's pid out here.
   auto child_ns = NsIdOf(first->pid(), NsType::kPid);
   Put(ch, "child-ns", child_ns ? NsIdString(*child_ns) : child_ns.error().Message());
-  (void)first->Signal(SIGKILL);
+  (void)inner->Send("exit");
   return first->Wait(std::chrono::seconds(10)).has_value() ? 0 : 1;
 }
 
