@@ -85,7 +85,7 @@ struct UpperEntry {
   UpperKind kind = UpperKind::kMissing;
   bool whiteout_is_xattr = false;       // a zero-size file marked overlay.whiteout (6.7+)
   bool opaque = false;                  // overlay.opaque = "y": hides the lower directory
-  std::optional<std::string> redirect;  // overlay.redirect: where a renamed dir came from
+  std::optional<std::string> redirect = {};  // overlay.redirect: where a renamed dir came from
   bool metacopy = false;                // overlay.metacopy: metadata only, data still in lower
   unsigned int mode = 0;                // st_mode
   unsigned long rdev = 0;               // st_rdev
