@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -75,23 +76,37 @@ Result<UniqueFd> LoadDeviceProgram(const std::vector<DeviceRule>& allow) {
   }
   prog.push_back(MovImm(BPF_REG_0, 0));
   prog.push_back(Exit());
+  return BpfProgLoad(BPF_PROG_TYPE_CGROUP_DEVICE, prog);
+}
+
+Result<UniqueFd> BpfProgLoad(int prog_type, const std::vector<bpf_insn>& insns) {
   static char license[] = "GPL";
   std::string log(16384, '\0');
   bpf_attr attr{};
-  attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
-  attr.insns = reinterpret_cast<uint64_t>(prog.data());
-  attr.insn_cnt = static_cast<uint32_t>(prog.size());
+  attr.prog_type = static_cast<uint32_t>(prog_type);
+  attr.insns = reinterpret_cast<uint64_t>(insns.data());
+  attr.insn_cnt = static_cast<uint32_t>(insns.size());
   attr.license = reinterpret_cast<uint64_t>(license);
   attr.log_buf = reinterpret_cast<uint64_t>(log.data());
   attr.log_size = static_cast<uint32_t>(log.size());
   attr.log_level = 1;
   long fd = Bpf(BPF_PROG_LOAD, &attr);
   if (fd < 0) {
-    auto e = ErrnoError("bpf(BPF_PROG_LOAD)", "BPF_PROG_TYPE_CGROUP_DEVICE");
+    auto e = ErrnoError("bpf(BPF_PROG_LOAD)", fmt::format("prog_type {}", prog_type));
     e.error().detail = log.substr(0, log.find('\0'));
     return e;
   }
   return UniqueFd(static_cast<int>(fd));
+}
+
+Result<UniqueFd> PrioritySocketFilter(uint32_t priority) {
+  // r0 = skb->priority; return r0 == priority ? whole packet : drop.
+  std::vector<bpf_insn> prog = {
+      Insn(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_0, BPF_REG_1,
+           static_cast<int16_t>(offsetof(__sk_buff, priority)), 0),
+      Insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 2, static_cast<int32_t>(priority)),
+      MovImm(BPF_REG_0, 0xffff), Exit(), MovImm(BPF_REG_0, 0), Exit()};
+  return BpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, prog);
 }
 
 Status AttachDeviceProgram(int cgroup_dir_fd, int prog_fd) {

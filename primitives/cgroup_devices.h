@@ -8,6 +8,8 @@
 // match, else 0 (deny: EPERM). It stays attached until the group is removed.
 #pragma once
 
+#include <linux/bpf.h>
+
 #include <string>
 #include <vector>
 
@@ -26,6 +28,12 @@ struct DeviceRule {
 
 // Denies every device to the group except `allow`.
 [[nodiscard]] Status AllowOnlyDevices(const Cgroup& cg, const std::vector<DeviceRule>& allow);
+
+// A thin bpf(BPF_PROG_LOAD): the verifier log is the error's detail on failure.
+[[nodiscard]] Result<UniqueFd> BpfProgLoad(int prog_type, const std::vector<struct bpf_insn>& insns);
+// A socket filter (SO_ATTACH_BPF) that accepts only packets whose skb->priority is `priority`:
+// how a test sees the priority net_prio gave its packets without any qdisc.
+[[nodiscard]] Result<UniqueFd> PrioritySocketFilter(uint32_t priority);
 
 // The v2 pieces, for callers that want them apart.
 [[nodiscard]] Result<UniqueFd> LoadDeviceProgram(const std::vector<DeviceRule>& allow);
