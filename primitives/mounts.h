@@ -4,6 +4,7 @@
 //   CKC_TRY(tmp, MountTmpfs("/tmp", "size=16m"));  // Mount: lazily unmounted when destroyed
 //   CKC_TRY(dir, TempDir::Create(run->dir() + "/x"));  // TempDir: removed when destroyed
 //   CKC_CHECK(PivotRoot(new_root));                // and the old root detached
+//   CKC_TRY(w, UnmountWatch::Create("/proc/PID/root/mnt/f"));  w.WaitUnmounted(5s);  // sb gone?
 //
 // Mutating the mount table must happen in a mount namespace of the caller's own: these helpers
 // never check that, Sandbox does (it always makes / rprivate in its new mount namespace).

@@ -4,6 +4,7 @@
 //   a == b                                      // same namespace iff (dev, inode) are equal
 //   CKC_TRY(fd, OpenNs(child.pid(), NsType::kNet));  CKC_CHECK(Setns(fd.get(), NsType::kNet));
 //   CKC_TRY(keep, BindNsFile(pid, NsType::kUts, dir + "/uts"));   // Mount that unmounts
+//   CKC_CHECK(EnterNs(fd.get(), NsType::kPid));   // joins the owning user namespace first if needed
 #pragma once
 
 #include <sys/types.h>

@@ -3,8 +3,9 @@
 //   IdMap map{{0, 10000, 2000}};                       // inside 0..1999 -> host 10000..11999
 //   CKC_CHECK(WriteIdMaps(child.pid(), map, map));     // setgroups "deny" first when needed
 //
-// Only a process outside the namespace (usually the parent, after a hand-shake with the child)
-// may write the maps, and each map only once.
+// The maps are written once each, by a process in the parent namespace (usually the parent, after
+// a hand-shake with the child) or by the namespace's own process for its own single id.
+//   CKC_CHECK(BecomeUser(65534, 65534));             // play an unprivileged user (drops all caps)
 #pragma once
 
 #include <sys/types.h>
