@@ -17,10 +17,14 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from vm import aptsrc
 
 MATRIX_FILE = Path(__file__).with_name("kernels.json")
+
+
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ def resolve_packages(apt: aptsrc.PrivateApt, entry: MatrixEntry) -> tuple[str, s
 
 
 def fetch(entry: MatrixEntry, apt: aptsrc.PrivateApt, root: Path | None = None,
-          log=lambda msg: None) -> Kernel:
+          log: Log = lambda msg: None) -> Kernel:
     """Resolve `entry` through apt, download and extract its packages unless cached."""
     root = root or cache_root()
     apt.update()
@@ -238,7 +242,7 @@ def describe_tree(tree: Path, name: str, package: str) -> Kernel:
 
 
 def resolve(specs: list[str], entries: list[MatrixEntry], refresh: bool = False,
-            log=lambda msg: None) -> list[Kernel]:
+            log: Log = lambda msg: None) -> list[Kernel]:
     """Kernels for the given names/paths: cached ones reused, the rest fetched with apt."""
     check_specs(specs, entries)
     kernels: list[Kernel] = []

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from vm import initramfs, qemu, results
 from vm.kernels import Kernel, cache_root
@@ -25,6 +25,9 @@ from vm.kernels import Kernel, cache_root
 POLL_S = 0.25
 BOOT_MARK = b"ckc-init: booted"
 READY_MARK = b"ckc-init: running"
+
+
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class RunConfig:
     out: Path
     jobs: int = 2
     timeout: int = 300
+    boot_timeout: int = 120   # until the init runs; a boot hung in emulation is retried once
     append: list[str] = field(default_factory=list)
     accel: str = "tcg"
     memory_mib: int = 1024
@@ -145,10 +149,11 @@ def vm_config(cfg: RunConfig, job: VmJob, console: Path, serial: Path) -> qemu.V
                          suite_timeout=suite_timeout(cfg), append=cfg.append)
 
 
-def watch(proc: subprocess.Popen[bytes], console: Path, deadline: float, name: str,
-          progress: Progress, vms: Vms) -> tuple[str, dict[str, float]]:
-    """Wait for the VM, reporting state changes. Returns ('exited'|'timeout', marks): seconds
-    from start until the init ran ("booted") and until the first binary ran ("ready")."""
+def watch(proc: subprocess.Popen[bytes], console: Path, limits: tuple[float, float],
+          name: str, progress: Progress, vms: Vms) -> tuple[str, dict[str, float]]:
+    """Wait for the VM, reporting state changes. `limits` = (boot, total) deadlines. Returns
+    ('exited'|'boot-hang'|'timeout', marks): seconds from start until the init ran ("booted")
+    and until the first binary ran ("ready")."""
     start, marks, state = time.monotonic(), {}, ""
     while True:
         exited = proc.poll() is not None
@@ -165,7 +170,10 @@ def watch(proc: subprocess.Popen[bytes], console: Path, deadline: float, name: s
             return "exited", marks
         if vms.stopping.is_set():
             raise KeyboardInterrupt
-        if time.monotonic() > deadline:
+        if "booted" not in marks and time.monotonic() > limits[0]:
+            _kill(proc)
+            return "boot-hang", marks
+        if time.monotonic() > limits[1]:
             _kill(proc)
             return "timeout", marks
         time.sleep(POLL_S)
@@ -195,8 +203,8 @@ def boot_once(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: Progress
     with tempfile.TemporaryFile() as stderr:
         proc = vms.start(qemu.build_argv(vcfg, cfg.qemu), stderr)
         try:
-            state, marks = watch(proc, vcfg.console_log, start + cfg.timeout, name, progress,
-                                  vms)
+            limits = (start + min(cfg.boot_timeout, cfg.timeout), start + cfg.timeout)
+            state, marks = watch(proc, vcfg.console_log, limits, name, progress, vms)
         finally:
             _kill(proc)
             vms.forget(proc)
@@ -218,8 +226,9 @@ def vm_timings(attempt: Attempt) -> dict[str, float]:
 
 def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Progress,
            vms: Vms) -> dict[str, Any]:
-    """Boot the VM; one that dies before its init ran is booted once more (TCG boots rarely
-    hit emulation faults), the first console kept as <vm>.attempt1.console.log."""
+    """Boot the VM; one that dies or hangs before its init ran is booted once more (loaded TCG
+    hosts rarely make a boot fault or stall), the first console kept as
+    <vm>.attempt1.console.log."""
     console = cfg.out / f"{job.name}.console.log"
     fd, serial_name = tempfile.mkstemp(prefix=f"ckc-{job.name}-", suffix=".serial")
     os.close(fd)
@@ -227,10 +236,13 @@ def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Pr
     try:
         vcfg = vm_config(cfg, job, console, serial)
         attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 1
-        if attempt.state == "crash" and "booted" not in attempt.marks:
+        if attempt.state in ("crash", "boot-hang") and "booted" not in attempt.marks:
             console.replace(cfg.out / f"{job.name}.attempt1.console.log")
-            progress.say(job.name, "died before init ran; booting again")
+            what = "died" if attempt.state == "crash" else "hung"
+            progress.say(job.name, f"{what} before init ran; booting again")
             attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 2
+        if attempt.state == "boot-hang":
+            attempt.state = "timeout"
     finally:
         serial.unlink(missing_ok=True)
     tail = results.console_tail(console)
@@ -256,7 +268,7 @@ def _summary(doc: dict[str, Any]) -> str:
     return f"vm {doc['vm']['state']}: {text}"
 
 
-def build_images(cfg: RunConfig, workdir: Path, log) -> dict[str, Path]:
+def build_images(cfg: RunConfig, workdir: Path, log: Log) -> dict[str, Path]:
     """One initramfs per kernel."""
     images: dict[str, Path] = {}
     for kernel in cfg.kernels:
@@ -271,7 +283,8 @@ def build_images(cfg: RunConfig, workdir: Path, log) -> dict[str, Path]:
     return images
 
 
-def run(cfg: RunConfig, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
+def run(cfg: RunConfig,
+        log: Log = lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
     """Run the whole matrix; returns the merged document (also written to vm-merged.json)."""
     tests = {name: list_tests(path) for name, path in cfg.payload.suites.items()}
     cfg.out.mkdir(parents=True, exist_ok=True)
