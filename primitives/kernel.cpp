@@ -231,7 +231,10 @@ std::vector<std::string> ActiveLsms() {
   std::vector<std::string> out;
   auto text = ReadFile("/sys/kernel/security/lsm");
   if (!text) return out;
-  for (std::string_view name : Split(Trim(*text), ',')) {
+  // Keep the trimmed text alive: temporaries inside a range-for initializer die before the loop
+  // body (before C++23's P2718, which GCC 12 lacks), and Split returns views into it.
+  std::string list(Trim(*text));
+  for (std::string_view name : Split(list, ',')) {
     if (!name.empty()) out.emplace_back(name);
   }
   return out;
