@@ -1,14 +1,49 @@
 #include "cg_suite.h"
 
+#include "cgroup_swap.h"
+
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <sstream>
 #include <thread>
 
 namespace ckc::test {
+
+namespace {
+
+// Swap for the memory rows that need it, only when the run opts in (CKC_TEMP_SWAP=1): a zram
+// device made at start and removed at the end. Every run first removes devices of dead runs.
+class TempSwapEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (::geteuid() != 0) return;
+    for (const auto& line : SweepTempSwaps()) std::fprintf(stderr, "ckc: temp swap: %s\n", line.c_str());
+    const char* opt = std::getenv("CKC_TEMP_SWAP");
+    if (!opt || std::string_view(opt) != "1" || CurrentSwap().total_kib > 0) return;
+    auto swap = TempSwap::Create(256 * kMiB);
+    if (!swap) {
+      std::fprintf(stderr, "ckc: CKC_TEMP_SWAP=1 but no zram swap: %s\n", swap.error().Message().c_str());
+      return;
+    }
+    std::fprintf(stderr, "ckc: temporary swap on %s for this run\n", swap->path().c_str());
+    swap_ = std::move(*swap);
+  }
+  void TearDown() override {
+    if (auto st = swap_.Remove(); !st) std::fprintf(stderr, "ckc: temp swap: %s\n", st.error().Message().c_str());
+  }
+
+ private:
+  TempSwap swap_;
+};
+
+[[maybe_unused]] auto* const g_swap_env = ::testing::AddGlobalTestEnvironment(new TempSwapEnvironment);
+
+}  // namespace
 
 const CgroupSystem& Cgroups() {
   static const CgroupSystem sys = [] {
