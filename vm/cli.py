@@ -20,6 +20,7 @@ from pathlib import Path
 from vm import aptsrc, initramfs, kernels, qemu, runner
 
 REPO = Path(__file__).resolve().parent.parent
+HOST_ONLY = ("ckc-guard",)  # compares the host before/after a run: nothing to do in a VM
 
 
 class UsageError(Exception):
@@ -83,7 +84,9 @@ def find_payload(args: argparse.Namespace) -> initramfs.Payload:
     if args.bench:
         benches = {f"bench-{n}": p for n, p in discover(build, "bench/ckc-bench-*",
                                                           "ckc-bench-").items()}
-    return initramfs.Payload(suites=suites, benches=benches)
+    helpers = [p for name, p in discover(build, "suites/ckc-*", "").items()
+               if not name.startswith("ckc-suite-") and name not in HOST_ONLY]
+    return initramfs.Payload(suites=suites, benches=benches, helpers=helpers)
 
 
 def ensure_tools() -> str:

@@ -31,6 +31,7 @@ class Payload:
 
     suites: dict[str, Path]
     benches: dict[str, Path] = field(default_factory=dict)
+    helpers: list[Path] = field(default_factory=list)  # exec'd by suites from beside them
 
 
 @dataclass
@@ -80,7 +81,7 @@ def add_base(cpio: CpioWriter, busybox: Path) -> None:
 
 
 def add_payload(cpio: CpioWriter, payload: Payload, report: BuildReport) -> None:
-    binaries = [*payload.suites.values(), *payload.benches.values()]
+    binaries = [*payload.suites.values(), *payload.benches.values(), *payload.helpers]
     try:
         libs = elfdeps.libraries_for(binaries)
     except elfdeps.ElfError as err:
@@ -99,6 +100,8 @@ def add_payload(cpio: CpioWriter, payload: Payload, report: BuildReport) -> None
             cpio.add_file(f"ckc/bin/{path.name}", without_debug_info(path), 0o755)
             lines.append(f"{name} /ckc/bin/{path.name}\n")
         cpio.add_file(f"ckc/{kind}.list", "".join(lines).encode())
+    for helper in payload.helpers:
+        cpio.add_file(f"ckc/bin/{helper.name}", without_debug_info(helper), 0o755)
 
 
 def without_debug_info(binary: Path) -> bytes:

@@ -236,7 +236,9 @@ def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Pr
     try:
         vcfg = vm_config(cfg, job, console, serial)
         attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 1
+        lost = 0.0
         if attempt.state in ("crash", "boot-hang") and "booted" not in attempt.marks:
+            lost = attempt.total
             console.replace(cfg.out / f"{job.name}.attempt1.console.log")
             what = "died" if attempt.state == "crash" else "hung"
             progress.say(job.name, f"{what} before init ran; booting again")
@@ -252,6 +254,8 @@ def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Pr
         kernel=job.kernel.name, release=job.kernel.release, mode=job.mode, accel=cfg.accel,
         cmdline=" ".join(qemu.kernel_cmdline(vcfg)), append=" ".join(cfg.append), suites=tests)
     timings = vm_timings(attempt)
+    if lost:
+        timings["retry_lost_s"] = lost
     doc = results.run_document(ident, attempt.stream, results.VmOutcome(attempt.state, tail),
                                timings)
     doc["vm"]["attempts"] = attempts
