@@ -4,9 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cstddef>
 #include <cstring>
-#include <fmt/format.h>
 
 namespace ckc {
 
@@ -23,12 +23,20 @@ bpf_insn Insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) 
   i.imm = imm;
   return i;
 }
-bpf_insn LoadU32(uint8_t dst, int16_t off) { return Insn(BPF_LDX | BPF_W | BPF_MEM, dst, BPF_REG_1, off, 0); }
-bpf_insn MovReg(uint8_t dst, uint8_t src) { return Insn(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0); }
-bpf_insn MovImm(uint8_t dst, int32_t imm) { return Insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm); }
+bpf_insn LoadU32(uint8_t dst, int16_t off) {
+  return Insn(BPF_LDX | BPF_W | BPF_MEM, dst, BPF_REG_1, off, 0);
+}
+bpf_insn MovReg(uint8_t dst, uint8_t src) {
+  return Insn(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0);
+}
+bpf_insn MovImm(uint8_t dst, int32_t imm) {
+  return Insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
+}
 bpf_insn And32(uint8_t dst, int32_t imm) { return Insn(BPF_ALU | BPF_AND | BPF_K, dst, 0, 0, imm); }
 bpf_insn Rsh32(uint8_t dst, int32_t imm) { return Insn(BPF_ALU | BPF_RSH | BPF_K, dst, 0, 0, imm); }
-bpf_insn JneImm(uint8_t dst, int32_t imm) { return Insn(BPF_JMP | BPF_JNE | BPF_K, dst, 0, 0, imm); }
+bpf_insn JneImm(uint8_t dst, int32_t imm) {
+  return Insn(BPF_JMP | BPF_JNE | BPF_K, dst, 0, 0, imm);
+}
 bpf_insn Exit() { return Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
 
 int AccessMask(const std::string& access) {
@@ -66,10 +74,10 @@ std::vector<bpf_insn> RuleBlock(const DeviceRule& rule) {
 
 Result<UniqueFd> LoadDeviceProgram(const std::vector<DeviceRule>& allow) {
   // bpf_cgroup_dev_ctx: access_type (access << 16 | type), major, minor.
-  std::vector<bpf_insn> prog = {
-      LoadU32(BPF_REG_2, 0), MovReg(BPF_REG_3, BPF_REG_2), And32(BPF_REG_3, 0xffff),
-      MovReg(BPF_REG_4, BPF_REG_2), Rsh32(BPF_REG_4, 16), LoadU32(BPF_REG_5, 4),
-      LoadU32(BPF_REG_6, 8)};
+  std::vector<bpf_insn> prog = {LoadU32(BPF_REG_2, 0),    MovReg(BPF_REG_3, BPF_REG_2),
+                                And32(BPF_REG_3, 0xffff), MovReg(BPF_REG_4, BPF_REG_2),
+                                Rsh32(BPF_REG_4, 16),     LoadU32(BPF_REG_5, 4),
+                                LoadU32(BPF_REG_6, 8)};
   for (const auto& rule : allow) {
     auto block = RuleBlock(rule);
     prog.insert(prog.end(), block.begin(), block.end());
@@ -105,7 +113,10 @@ Result<UniqueFd> PrioritySocketFilter(uint32_t priority) {
       Insn(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_0, BPF_REG_1,
            static_cast<int16_t>(offsetof(__sk_buff, priority)), 0),
       Insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 2, static_cast<int32_t>(priority)),
-      MovImm(BPF_REG_0, 0xffff), Exit(), MovImm(BPF_REG_0, 0), Exit()};
+      MovImm(BPF_REG_0, 0xffff),
+      Exit(),
+      MovImm(BPF_REG_0, 0),
+      Exit()};
   return BpfProgLoad(BPF_PROG_TYPE_SOCKET_FILTER, prog);
 }
 
@@ -115,7 +126,8 @@ Status AttachDeviceProgram(int cgroup_dir_fd, int prog_fd) {
   attr.attach_bpf_fd = static_cast<uint32_t>(prog_fd);
   attr.attach_type = BPF_CGROUP_DEVICE;
   attr.attach_flags = BPF_F_ALLOW_MULTI;  // ancestors (systemd) may hold programs of their own
-  if (Bpf(BPF_PROG_ATTACH, &attr) != 0) return ErrnoError("bpf(BPF_PROG_ATTACH)", "BPF_CGROUP_DEVICE");
+  if (Bpf(BPF_PROG_ATTACH, &attr) != 0)
+    return ErrnoError("bpf(BPF_PROG_ATTACH)", "BPF_CGROUP_DEVICE");
   return {};
 }
 

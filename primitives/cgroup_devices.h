@@ -20,9 +20,9 @@
 namespace ckc {
 
 struct DeviceRule {
-  char type = 'c';          // 'c' or 'b'
-  int major = -1;           // -1: any
-  int minor = -1;           // -1: any
+  char type = 'c';  // 'c' or 'b'
+  int major = -1;   // -1: any
+  int minor = -1;   // -1: any
   std::string access = "rwm";
 };
 
@@ -30,7 +30,8 @@ struct DeviceRule {
 [[nodiscard]] Status AllowOnlyDevices(const Cgroup& cg, const std::vector<DeviceRule>& allow);
 
 // A thin bpf(BPF_PROG_LOAD): the verifier log is the error's detail on failure.
-[[nodiscard]] Result<UniqueFd> BpfProgLoad(int prog_type, const std::vector<struct bpf_insn>& insns);
+[[nodiscard]] Result<UniqueFd> BpfProgLoad(int prog_type,
+                                           const std::vector<struct bpf_insn>& insns);
 // A socket filter (SO_ATTACH_BPF) that accepts only packets whose skb->priority is `priority`:
 // how a test sees the priority net_prio gave its packets without any qdisc.
 [[nodiscard]] Result<UniqueFd> PrioritySocketFilter(uint32_t priority);

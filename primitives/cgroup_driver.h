@@ -20,7 +20,8 @@ class CgroupDriver {
   [[nodiscard]] virtual Result<uint64_t> MemoryCurrent(const std::string& dir) const = 0;
   [[nodiscard]] virtual Result<MemoryStat> MemoryStats(const std::string& dir) const = 0;
   [[nodiscard]] virtual Result<MemoryEvents> GetMemoryEvents(const std::string& dir) const = 0;
-  [[nodiscard]] virtual Result<UniqueFd> OomNotifier(const std::string& dir, bool disable) const = 0;
+  [[nodiscard]] virtual Result<UniqueFd> OomNotifier(const std::string& dir,
+                                                     bool disable) const = 0;
   [[nodiscard]] virtual Status SetPidsMax(const std::string& dir, uint64_t n) const = 0;
   [[nodiscard]] virtual Status SetCpuWeight(const std::string& dir, uint32_t weight) const = 0;
   [[nodiscard]] virtual Status SetCpuMax(const std::string& dir, uint64_t quota_us,
@@ -37,7 +38,8 @@ class CgroupDriver {
   [[nodiscard]] virtual Result<std::string> FreezerState(const std::string& dir) const = 0;
   // Prepares a freshly made directory (v1 cpuset: copy cpus/mems from the parent; v2: enable
   // `controllers` in the parent's cgroup.subtree_control is done before mkdir by Cgroup).
-  [[nodiscard]] virtual Status Prepare(const std::string& dir, std::string_view controller) const = 0;
+  [[nodiscard]] virtual Status Prepare(const std::string& dir,
+                                       std::string_view controller) const = 0;
 };
 
 [[nodiscard]] const CgroupDriver& V1Driver();

@@ -4,9 +4,9 @@
 #include <sys/swap.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 #include <thread>
 
 #include "fd.h"
@@ -38,7 +38,8 @@ Status WriteSwapHeader(const std::string& path, uint64_t bytes) {
 
 Status RemoveDevice(int n) {
   std::string path = DevPath(n);
-  if (::swapoff(path.c_str()) != 0 && errno != EINVAL && errno != ENOENT) return ErrnoError("swapoff", path);
+  if (::swapoff(path.c_str()) != 0 && errno != EINVAL && errno != ENOENT)
+    return ErrnoError("swapoff", path);
   // hot_remove is refused (EBUSY) while the device is still open.
   for (int attempt = 0; attempt < 50; ++attempt) {
     auto st = WriteFile("/sys/class/zram-control/hot_remove", std::to_string(n));
@@ -63,7 +64,8 @@ Result<TempSwap> TempSwap::Create(uint64_t bytes) {
   std::string block = fmt::format("/sys/block/zram{}", swap.device_);
   CKC_CHECK(WriteFile(block + "/disksize", std::to_string(bytes)));
   std::string path = swap.path();
-  for (int i = 0; i < 100 && !fs::exists(path); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 100 && !fs::exists(path); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   CKC_CHECK(WriteSwapHeader(path, bytes));
   if (::swapon(path.c_str(), 0) != 0) return ErrnoError("swapon", path);
   return swap;

@@ -23,7 +23,8 @@ class TempSwap {
  public:
   [[nodiscard]] static Result<TempSwap> Create(uint64_t bytes);
   TempSwap() = default;
-  TempSwap(TempSwap&& other) noexcept : device_(std::exchange(other.device_, -1)), record_(std::move(other.record_)) {}
+  TempSwap(TempSwap&& other) noexcept
+      : device_(std::exchange(other.device_, -1)), record_(std::move(other.record_)) {}
   TempSwap& operator=(TempSwap&& other) noexcept;
   TempSwap(const TempSwap&) = delete;
   TempSwap& operator=(const TempSwap&) = delete;

@@ -31,7 +31,8 @@ class V1 final : public CgroupDriver {
     if (!memsw_text) return WriteKnob(dir, "memory.limit_in_bytes", V1Value(bytes));
     CKC_TRY(memsw, ParseU64(*memsw_text, "memory.memsw.limit_in_bytes"));
     uint64_t new_memsw = kCgroupUnlimited;
-    if (memsw < kV1Huge && bytes != kCgroupUnlimited && old < kV1Huge) new_memsw = bytes + (memsw - old);
+    if (memsw < kV1Huge && bytes != kCgroupUnlimited && old < kV1Huge)
+      new_memsw = bytes + (memsw - old);
     if (bytes == kCgroupUnlimited || bytes > old) {
       CKC_CHECK(WriteKnob(dir, "memory.memsw.limit_in_bytes", V1Value(new_memsw)));
       return WriteKnob(dir, "memory.limit_in_bytes", V1Value(bytes));
@@ -43,7 +44,8 @@ class V1 final : public CgroupDriver {
   Status SetSwapMax(const std::string& dir, uint64_t bytes) const override {
     CKC_TRY(limit_text, ReadKnob(dir, "memory.limit_in_bytes"));
     CKC_TRY(limit, ParseU64(limit_text, "memory.limit_in_bytes"));
-    uint64_t memsw = (bytes == kCgroupUnlimited || limit >= kV1Huge) ? kCgroupUnlimited : limit + bytes;
+    uint64_t memsw =
+        (bytes == kCgroupUnlimited || limit >= kV1Huge) ? kCgroupUnlimited : limit + bytes;
     return WriteKnob(dir, "memory.memsw.limit_in_bytes", V1Value(memsw), kNoMemsw);
   }
 
@@ -106,7 +108,8 @@ class V1 final : public CgroupDriver {
   }
 
   Status SetCpuMax(const std::string& dir, uint64_t quota_us, uint64_t period_us) const override {
-    CKC_CHECK(WriteKnob(dir, "cpu.cfs_period_us", std::to_string(period_us), "CONFIG_CFS_BANDWIDTH?"));
+    CKC_CHECK(
+        WriteKnob(dir, "cpu.cfs_period_us", std::to_string(period_us), "CONFIG_CFS_BANDWIDTH?"));
     return WriteKnob(dir, "cpu.cfs_quota_us", V1Value(quota_us), "CONFIG_CFS_BANDWIDTH?");
   }
 
@@ -137,8 +140,10 @@ class V1 final : public CgroupDriver {
     auto rule = [&](uint64_t v) {
       return fmt::format("{}:{} {}", major(dev), minor(dev), v == kCgroupUnlimited ? 0 : v);
     };
-    CKC_CHECK(WriteKnob(dir, "blkio.throttle.read_bps_device", rule(rbps), "CONFIG_BLK_DEV_THROTTLING?"));
-    return WriteKnob(dir, "blkio.throttle.write_bps_device", rule(wbps), "CONFIG_BLK_DEV_THROTTLING?");
+    CKC_CHECK(
+        WriteKnob(dir, "blkio.throttle.read_bps_device", rule(rbps), "CONFIG_BLK_DEV_THROTTLING?"));
+    return WriteKnob(dir, "blkio.throttle.write_bps_device", rule(wbps),
+                     "CONFIG_BLK_DEV_THROTTLING?");
   }
 
   // blkio.throttle.io_service_bytes / io_serviced: "<maj:min> Read|Write|Sync|Async|... <n>".

@@ -13,7 +13,8 @@ namespace ckc {
 namespace {
 
 std::string V2Value(uint64_t v) { return v == kCgroupUnlimited ? "max" : std::to_string(v); }
-constexpr std::string_view kNoSwapAccounting = "swap accounting off (CONFIG_MEMCG_SWAP / swapaccount=0)";
+constexpr std::string_view kNoSwapAccounting =
+    "swap accounting off (CONFIG_MEMCG_SWAP / swapaccount=0)";
 constexpr std::string_view kNoFreezer = "the v2 freezer is not in this kernel";
 
 class V2 final : public CgroupDriver {
@@ -97,10 +98,10 @@ class V2 final : public CgroupDriver {
 
   // io.max: "<maj>:<min> rbps=<n|max> wbps=<n|max>".
   Status SetIoMax(const std::string& dir, dev_t dev, uint64_t rbps, uint64_t wbps) const override {
-    return WriteKnob(dir, "io.max",
-                     fmt::format("{}:{} rbps={} wbps={}", major(dev), minor(dev), V2Value(rbps),
-                                 V2Value(wbps)),
-                     "CONFIG_BLK_DEV_THROTTLING?");
+    return WriteKnob(
+        dir, "io.max",
+        fmt::format("{}:{} rbps={} wbps={}", major(dev), minor(dev), V2Value(rbps), V2Value(wbps)),
+        "CONFIG_BLK_DEV_THROTTLING?");
   }
 
   // io.stat: "<maj>:<min> rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=..".

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <filesystem>
-#include <fmt/format.h>
 #include <ranges>
 #include <sstream>
 
@@ -63,7 +63,9 @@ std::string Trimmed(std::string s) {
 
 }  // namespace
 
-std::string_view CgroupVersionName(CgroupVersion v) { return v == CgroupVersion::kV1 ? "v1" : "v2"; }
+std::string_view CgroupVersionName(CgroupVersion v) {
+  return v == CgroupVersion::kV1 ? "v1" : "v2";
+}
 
 // --- shared knob helpers --------------------------------------------------------------------
 
@@ -255,6 +257,30 @@ Status EnableControllers(const CgroupSystem& sys, const std::string& dir,
   return {};
 }
 
+// mkdir of every level of `relative` below `mount` (the last must be new); v2 enables
+// `v2_enable` on each level before making the next, v1 prepares each new directory.
+Status MakePath(const CgroupSystem& sys, const std::string& mount, std::string_view relative,
+                const CgroupDriver& driver, const std::vector<std::string>& v1_names,
+                const std::vector<std::string>& v2_enable) {
+  std::vector<std::string> parts;
+  for (auto part : std::views::split(relative, '/')) {
+    if (!part.empty()) parts.emplace_back(part.begin(), part.end());
+  }
+  std::string cur = mount;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (driver.version() == CgroupVersion::kV2) {
+      CKC_CHECK(EnableControllers(sys, cur, v2_enable, i == 0));
+    }
+    cur += "/" + parts[i];
+    if (::mkdir(cur.c_str(), 0755) != 0) {
+      if (errno == EEXIST && i + 1 < parts.size()) continue;
+      return ErrnoError("mkdir", cur);
+    }
+    for (const auto& name : v1_names) CKC_CHECK(driver.Prepare(cur, name));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Cgroup> Cgroup::Make(const CgroupSystem& sys, std::string relative,
@@ -300,22 +326,8 @@ Result<Cgroup> Cgroup::Make(const CgroupSystem& sys, std::string relative,
   }
   if (!create) return cg;
   cg.owned_ = true;  // from here a failure removes what was made
-  std::vector<std::string> parts;
-  for (auto part : std::views::split(std::string_view(relative), '/')) {
-    if (!part.empty()) parts.emplace_back(part.begin(), part.end());
-  }
   for (const auto& p : places) {
-    std::string cur = p.mount;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      bool v2 = p.driver->version() == CgroupVersion::kV2;
-      if (v2) CKC_CHECK(EnableControllers(sys, cur, v2_enable, i == 0));
-      cur += "/" + parts[i];
-      if (::mkdir(cur.c_str(), 0755) != 0) {
-        if (errno == EEXIST && i + 1 < parts.size()) continue;
-        return ErrnoError("mkdir", cur);
-      }
-      for (const auto& name : p.v1_names) CKC_CHECK(p.driver->Prepare(cur, name));
-    }
+    CKC_CHECK(MakePath(sys, p.mount, relative, *p.driver, p.v1_names, v2_enable));
   }
   return cg;
 }
@@ -378,16 +390,24 @@ Result<std::map<std::string, uint64_t>> Cgroup::ReadKeyed(std::string_view c,
 }
 
 // The vocabulary: each call goes to the driver of the directory that serves the controller.
-#define CKC_CG_CALL(controller, call)        \
-  auto node_ = NodeFor(controller);          \
+#define CKC_CG_CALL(controller, call)          \
+  auto node_ = NodeFor(controller);            \
   if (!node_) return Propagate(node_.error()); \
   return (*node_)->driver->call
 
-Status Cgroup::SetMemoryMax(uint64_t b) const { CKC_CG_CALL("memory", SetMemoryMax((*node_)->dir, b)); }
+Status Cgroup::SetMemoryMax(uint64_t b) const {
+  CKC_CG_CALL("memory", SetMemoryMax((*node_)->dir, b));
+}
 Status Cgroup::SetSwapMax(uint64_t b) const { CKC_CG_CALL("memory", SetSwapMax((*node_)->dir, b)); }
-Status Cgroup::SetMemoryHigh(uint64_t b) const { CKC_CG_CALL("memory", SetMemoryHigh((*node_)->dir, b)); }
-Result<uint64_t> Cgroup::MemoryCurrent() const { CKC_CG_CALL("memory", MemoryCurrent((*node_)->dir)); }
-Result<MemoryStat> Cgroup::MemoryStats() const { CKC_CG_CALL("memory", MemoryStats((*node_)->dir)); }
+Status Cgroup::SetMemoryHigh(uint64_t b) const {
+  CKC_CG_CALL("memory", SetMemoryHigh((*node_)->dir, b));
+}
+Result<uint64_t> Cgroup::MemoryCurrent() const {
+  CKC_CG_CALL("memory", MemoryCurrent((*node_)->dir));
+}
+Result<MemoryStat> Cgroup::MemoryStats() const {
+  CKC_CG_CALL("memory", MemoryStats((*node_)->dir));
+}
 Result<MemoryEvents> Cgroup::GetMemoryEvents() const {
   CKC_CG_CALL("memory", GetMemoryEvents((*node_)->dir));
 }
@@ -395,18 +415,28 @@ Result<UniqueFd> Cgroup::OomNotifier(bool disable) const {
   CKC_CG_CALL("memory", OomNotifier((*node_)->dir, disable));
 }
 Status Cgroup::SetPidsMax(uint64_t n) const { CKC_CG_CALL("pids", SetPidsMax((*node_)->dir, n)); }
-Status Cgroup::SetCpuWeight(uint32_t w) const { CKC_CG_CALL("cpu", SetCpuWeight((*node_)->dir, w)); }
+Status Cgroup::SetCpuWeight(uint32_t w) const {
+  CKC_CG_CALL("cpu", SetCpuWeight((*node_)->dir, w));
+}
 Status Cgroup::SetCpuMax(uint64_t q, uint64_t p) const {
   CKC_CG_CALL("cpu", SetCpuMax((*node_)->dir, q, p));
 }
-Status Cgroup::SetCpusetCpus(std::string_view cpus) const { return Write("cpuset", "cpuset.cpus", cpus); }
-Status Cgroup::SetCpusetMems(std::string_view mems) const { return Write("cpuset", "cpuset.mems", mems); }
+Status Cgroup::SetCpusetCpus(std::string_view cpus) const {
+  return Write("cpuset", "cpuset.cpus", cpus);
+}
+Status Cgroup::SetCpusetMems(std::string_view mems) const {
+  return Write("cpuset", "cpuset.mems", mems);
+}
 Status Cgroup::SetIoMax(dev_t dev, uint64_t r, uint64_t w) const {
   CKC_CG_CALL("io", SetIoMax((*node_)->dir, dev, r, w));
 }
-Result<IoStat> Cgroup::GetIoStat(dev_t dev) const { CKC_CG_CALL("io", GetIoStat((*node_)->dir, dev)); }
+Result<IoStat> Cgroup::GetIoStat(dev_t dev) const {
+  CKC_CG_CALL("io", GetIoStat((*node_)->dir, dev));
+}
 Status Cgroup::Freeze(bool f) const { CKC_CG_CALL("freezer", Freeze((*node_)->dir, f)); }
-Result<std::string> Cgroup::FreezerState() const { CKC_CG_CALL("freezer", FreezerState((*node_)->dir)); }
+Result<std::string> Cgroup::FreezerState() const {
+  CKC_CG_CALL("freezer", FreezerState((*node_)->dir));
+}
 #undef CKC_CG_CALL
 
 Result<uint64_t> Cgroup::PidsCurrent() const {
@@ -450,12 +480,12 @@ Result<Child> SpawnIn(const Cgroup& cg, const std::function<int()>& fn, SpawnOpt
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2");
   UniqueFd rd(fds[0]), wr(fds[1]);
   CKC_TRY(child, Spawn(options, [&] {
-    wr.Reset();
-    char go = 0;
-    if (::read(rd.get(), &go, 1) != 1) return 254;  // the parent could not attach us
-    rd.Reset();
-    return fn();
-  }));
+            wr.Reset();
+            char go = 0;
+            if (::read(rd.get(), &go, 1) != 1) return 254;  // the parent could not attach us
+            rd.Reset();
+            return fn();
+          }));
   rd.Reset();
   CKC_CHECK(cg.Attach(child.pid()));
   if (::write(wr.get(), "g", 1) != 1) return ErrnoError("write", "spawn hand-shake");
@@ -473,7 +503,8 @@ Result<std::string> ProcCgroupPath(pid_t pid, std::string_view hierarchy) {
     std::string ctl = line.substr(a + 1, b - a - 1);
     bool match = hierarchy.empty() && line.starts_with("0::");
     std::istringstream parts(ctl);
-    for (std::string p; !hierarchy.empty() && std::getline(parts, p, ',');) match = match || p == hierarchy;
+    for (std::string p; !hierarchy.empty() && std::getline(parts, p, ',');)
+      match = match || p == hierarchy;
     if (match) return line.substr(b + 1);
   }
   return Failure("parse", path, fmt::format("no line for `{}`", hierarchy));

@@ -74,25 +74,25 @@ class CgroupSystem {
 };
 
 struct MemoryStat {
-  uint64_t anon = 0;           // v2 anon / v1 rss
-  uint64_t file = 0;           // v2 file / v1 cache
+  uint64_t anon = 0;  // v2 anon / v1 rss
+  uint64_t file = 0;  // v2 file / v1 cache
   uint64_t active_anon = 0, inactive_anon = 0, active_file = 0, inactive_file = 0;
   std::map<std::string, uint64_t> raw;  // every key of memory.stat as the kernel wrote it
 };
 
 struct MemoryEvents {
-  uint64_t oom = 0;       // v2 oom / v1: under_oom transitions are not counted (0)
-  uint64_t oom_kill = 0;  // v2 memory.events oom_kill / v1 memory.oom_control oom_kill
-  uint64_t max = 0;       // v2 memory.events max / v1 memory.failcnt (+ memsw.failcnt)
-  uint64_t high = 0;      // v2 only
-  bool under_oom = false; // v1 memory.oom_control under_oom
+  uint64_t oom = 0;        // v2 oom / v1: under_oom transitions are not counted (0)
+  uint64_t oom_kill = 0;   // v2 memory.events oom_kill / v1 memory.oom_control oom_kill
+  uint64_t max = 0;        // v2 memory.events max / v1 memory.failcnt (+ memsw.failcnt)
+  uint64_t high = 0;       // v2 only
+  bool under_oom = false;  // v1 memory.oom_control under_oom
 };
 
 struct CpuStat {
-  uint64_t usage_usec = 0;     // v2 cpu.stat usage_usec / v1 cpuacct.usage / 1000
-  uint64_t nr_periods = 0;     // cpu.stat (both versions)
+  uint64_t usage_usec = 0;  // v2 cpu.stat usage_usec / v1 cpuacct.usage / 1000
+  uint64_t nr_periods = 0;  // cpu.stat (both versions)
   uint64_t nr_throttled = 0;
-  uint64_t throttled_usec = 0; // v2 throttled_usec / v1 throttled_time / 1000
+  uint64_t throttled_usec = 0;  // v2 throttled_usec / v1 throttled_time / 1000
 };
 
 struct IoStat {
@@ -155,7 +155,7 @@ class Cgroup {
                                                                   std::string_view file) const;
 
   // --- memory -----------------------------------------------------------------------------
-  [[nodiscard]] Status SetMemoryMax(uint64_t bytes) const;   // memory.max / limit_in_bytes
+  [[nodiscard]] Status SetMemoryMax(uint64_t bytes) const;  // memory.max / limit_in_bytes
   // Swap the group may use on top of memory.max: v2 memory.swap.max; v1 memsw.limit_in_bytes =
   // limit_in_bytes + bytes (memsw counts memory and swap together).
   [[nodiscard]] Status SetSwapMax(uint64_t bytes) const;

@@ -4,8 +4,8 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 
 namespace ckc {
 
@@ -35,7 +35,8 @@ Status Configure(int loop_fd, int backing_fd, const std::string& path) {
 
 Result<LoopDevice> LoopDevice::Create(const std::string& backing, uint64_t size) {
   CKC_TRY(file, OpenFile(backing, O_RDWR | O_CREAT | O_TRUNC, 0600));
-  if (::ftruncate(file.get(), static_cast<off_t>(size)) != 0) return ErrnoError("ftruncate", backing);
+  if (::ftruncate(file.get(), static_cast<off_t>(size)) != 0)
+    return ErrnoError("ftruncate", backing);
   CKC_TRY(control, OpenFile("/dev/loop-control", O_RDWR));
   // Another process may take the free device between GET_FREE and the attach: retry.
   for (int attempt = 0; attempt < 20; ++attempt) {

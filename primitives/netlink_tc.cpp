@@ -30,7 +30,8 @@ Status AddPrioQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t majo
   rtnl_tc_set_ifindex(TC_CAST(q.get()), ifindex);
   rtnl_tc_set_parent(TC_CAST(q.get()), TC_H_ROOT);
   rtnl_tc_set_handle(TC_CAST(q.get()), TC_HANDLE(major, 0));
-  if (int err = rtnl_tc_set_kind(TC_CAST(q.get()), "prio"); err < 0) return std::unexpected(NlError(err, "rtnl_tc_set_kind", "prio"));
+  if (int err = rtnl_tc_set_kind(TC_CAST(q.get()), "prio"); err < 0)
+    return std::unexpected(NlError(err, "rtnl_tc_set_kind", "prio"));
   rtnl_qdisc_prio_set_bands(q.get(), 3);
   uint8_t map[16];
   std::copy(std::begin(kPrioDefaultMap), std::end(kPrioDefaultMap), map);
@@ -50,11 +51,13 @@ Status AddCgroupFilter(const NetlinkSocket& nl, std::string_view dev, uint32_t m
   rtnl_tc_set_ifindex(TC_CAST(cls.get()), ifindex);
   rtnl_tc_set_parent(TC_CAST(cls.get()), TC_HANDLE(major, 0));
   rtnl_tc_set_handle(TC_CAST(cls.get()), 1);  // cls_cgroup refuses a zero handle
-  if (int err = rtnl_tc_set_kind(TC_CAST(cls.get()), "cgroup"); err < 0) return std::unexpected(NlError(err, "rtnl_tc_set_kind", "cgroup"));
+  if (int err = rtnl_tc_set_kind(TC_CAST(cls.get()), "cgroup"); err < 0)
+    return std::unexpected(NlError(err, "rtnl_tc_set_kind", "cgroup"));
   rtnl_cls_set_protocol(cls.get(), ETH_P_ALL);
   rtnl_cls_set_prio(cls.get(), 1);
   if (int err = rtnl_cls_add(nl.get(), cls.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
-    return std::unexpected(NlError(err, "rtnl_cls_add", fmt::format("{} cgroup on {}:", dev, major)));
+    return std::unexpected(
+        NlError(err, "rtnl_cls_add", fmt::format("{} cgroup on {}:", dev, major)));
   }
   return {};
 }
@@ -69,7 +72,8 @@ Result<uint64_t> ClassPackets(const NetlinkSocket& nl, std::string_view dev, uin
   std::unique_ptr<nl_cache, decltype(&nl_cache_free)> cache(raw, &nl_cache_free);
   for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
     auto* tc = TC_CAST(o);
-    if (rtnl_tc_get_handle(tc) == TC_HANDLE(major, minor)) return rtnl_tc_get_stat(tc, RTNL_TC_PACKETS);
+    if (rtnl_tc_get_handle(tc) == TC_HANDLE(major, minor))
+      return rtnl_tc_get_stat(tc, RTNL_TC_PACKETS);
   }
   return Failure("class", fmt::format("{} {:x}:{:x}", dev, major, minor), "no such class");
 }

@@ -4,8 +4,8 @@
 // run directory and read through CgroupSystem's root prefix.
 #include <sys/sysmacros.h>
 
-#include <filesystem>
 #include <fmt/format.h>
+#include <filesystem>
 
 #include "cgroups.h"
 #include "ckc_test.h"
@@ -46,7 +46,8 @@ TEST(CgroupV1Fixture, VersionAndMounts) {
   EXPECT_EQ(t.sys.MountOf("cpu"), t.root + "/sys/fs/cgroup/cpu,cpuacct");
   auto netcls = t.sys.VersionOf("net_cls");
   ASSERT_FALSE(netcls.has_value());
-  EXPECT_THAT(netcls.error().Message(), HasSubstr("net_cls controller not mounted (CONFIG_CGROUP_NET_CLASSID not set?)"));
+  EXPECT_THAT(netcls.error().Message(),
+              HasSubstr("net_cls controller not mounted (CONFIG_CGROUP_NET_CLASSID not set?)"));
   auto v2 = t.sys.V2Mount();
   EXPECT_FALSE(v2.has_value()) << "no cgroup2 mount in a v1 tree";
 }
@@ -62,7 +63,8 @@ TEST(CgroupV1Fixture, MemoryMapsToLimitAndMemsw) {
   EXPECT_EQ(Content(dir + "/memory.memsw.limit_in_bytes"), "8388608") << "memsw = limit + swap";
   ASSERT_OK(cg.SetSwapMax(4 << 20));
   ASSERT_OK(cg.SetMemoryMax(16 << 20));
-  EXPECT_EQ(Content(dir + "/memory.memsw.limit_in_bytes"), "20971520") << "the swap allowance is kept";
+  EXPECT_EQ(Content(dir + "/memory.memsw.limit_in_bytes"), "20971520")
+      << "the swap allowance is kept";
   ASSERT_OK(cg.SetMemoryHigh(1 << 20));
   EXPECT_EQ(Content(dir + "/memory.soft_limit_in_bytes"), "1048576");
   ASSERT_OK_AND_ASSIGN(MemoryStat s, cg.MemoryStats());
@@ -80,7 +82,8 @@ TEST(CgroupV1Fixture, AbsentMemswIsNamed) {
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Open(t.sys, "nomemsw", {"memory"}));
   auto st = cg.SetSwapMax(0);
   ASSERT_FALSE(st.has_value());
-  EXPECT_THAT(st.error().Message(), HasSubstr("memory.memsw.limit_in_bytes: absent (swap accounting off)"));
+  EXPECT_THAT(st.error().Message(),
+              HasSubstr("memory.memsw.limit_in_bytes: absent (swap accounting off)"));
   ASSERT_OK(cg.SetMemoryMax(1 << 20));  // without memsw the limit alone is written
 }
 
@@ -100,7 +103,8 @@ TEST(CgroupV1Fixture, CpuIoPidsFreezer) {
   ASSERT_OK_AND_ASSIGN(auto per_cpu, cg.CpuUsagePerCpuNs());
   EXPECT_EQ(per_cpu, (std::vector<uint64_t>{500000000, 1000000000}));
   ASSERT_OK(cg.SetIoMax(makedev(7, 0), kCgroupUnlimited, 1 << 20));
-  EXPECT_EQ(Content(base + "/blkio/grp/blkio.throttle.read_bps_device"), "7:0 0") << "0 removes a rule";
+  EXPECT_EQ(Content(base + "/blkio/grp/blkio.throttle.read_bps_device"), "7:0 0")
+      << "0 removes a rule";
   EXPECT_EQ(Content(base + "/blkio/grp/blkio.throttle.write_bps_device"), "7:0 1048576");
   ASSERT_OK_AND_ASSIGN(IoStat io, cg.GetIoStat(makedev(7, 0)));
   EXPECT_EQ(io.rbytes, 2097152u);
@@ -122,7 +126,8 @@ TEST(CgroupV2Fixture, VersionAndKnobs) {
   auto netcls = t.sys.VersionOf("net_cls");
   ASSERT_FALSE(netcls.has_value());
   EXPECT_THAT(netcls.error().Message(), HasSubstr("v2 has no net_cls"));
-  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Open(t.sys, "grp", {"memory", "cpu", "io", "pids", "freezer"}));
+  ASSERT_OK_AND_ASSIGN(Cgroup cg,
+                       Cgroup::Open(t.sys, "grp", {"memory", "cpu", "io", "pids", "freezer"}));
   EXPECT_TRUE(cg.AllV2());
   std::string dir = t.root + "/sys/fs/cgroup/grp";
   ASSERT_OK(cg.SetMemoryMax(8 << 20));
@@ -190,7 +195,8 @@ TEST(CgroupHybridFixture, RootOfTheHostIsNotChanged) {
   auto mountinfo = ReadFile(t.root + "/mountinfo.txt");
   ASSERT_TRUE(mountinfo.has_value());
   // The same cgroup2 tree beside a v1 memory hierarchy: hybrid.
-  std::string hybrid = *mountinfo + "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+  std::string hybrid =
+      *mountinfo + "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
   CgroupSystem sys = CgroupSystem::FromLayout(DetectCgroupLayout(hybrid), t.root);
   ASSERT_EQ(sys.mode(), CgroupMode::kHybrid);
   EXPECT_EQ(sys.VersionOf("hugetlb"), CgroupVersion::kV2);

@@ -6,9 +6,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <fmt/format.h>
 #include <cstdio>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <sstream>
 #include <thread>
 
@@ -22,26 +22,30 @@ class TempSwapEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     if (::geteuid() != 0) return;
-    for (const auto& line : SweepTempSwaps()) std::fprintf(stderr, "ckc: temp swap: %s\n", line.c_str());
+    for (const auto& line : SweepTempSwaps())
+      std::fprintf(stderr, "ckc: temp swap: %s\n", line.c_str());
     const char* opt = std::getenv("CKC_TEMP_SWAP");
     if (!opt || std::string_view(opt) != "1" || CurrentSwap().total_kib > 0) return;
     auto swap = TempSwap::Create(256 * kMiB);
     if (!swap) {
-      std::fprintf(stderr, "ckc: CKC_TEMP_SWAP=1 but no zram swap: %s\n", swap.error().Message().c_str());
+      std::fprintf(stderr, "ckc: CKC_TEMP_SWAP=1 but no zram swap: %s\n",
+                   swap.error().Message().c_str());
       return;
     }
     std::fprintf(stderr, "ckc: temporary swap on %s for this run\n", swap->path().c_str());
     swap_ = std::move(*swap);
   }
   void TearDown() override {
-    if (auto st = swap_.Remove(); !st) std::fprintf(stderr, "ckc: temp swap: %s\n", st.error().Message().c_str());
+    if (auto st = swap_.Remove(); !st)
+      std::fprintf(stderr, "ckc: temp swap: %s\n", st.error().Message().c_str());
   }
 
  private:
   TempSwap swap_;
 };
 
-[[maybe_unused]] auto* const g_swap_env = ::testing::AddGlobalTestEnvironment(new TempSwapEnvironment);
+[[maybe_unused]] auto* const g_swap_env =
+    ::testing::AddGlobalTestEnvironment(new TempSwapEnvironment);
 
 }  // namespace
 
@@ -76,11 +80,13 @@ std::optional<std::string> FirstV2DomainController() {
 
 Requirement V2DomainController() {
   return {[]() -> std::optional<std::string> {
-    if (!Cgroups().layout().V2Mount()) return "cgroup-mode:v1-has-no-cgroup2 (no cgroup2 hierarchy)";
+    if (!Cgroups().layout().V2Mount())
+      return "cgroup-mode:v1-has-no-cgroup2 (no cgroup2 hierarchy)";
     if (FirstV2DomainController()) return std::nullopt;
-    return fmt::format("cgroup-mode:{}-no-v2-domain-controller (no memory/io/hugetlb/rdma/misc "
-                       "controller is usable in the cgroup2 tree)",
-                       CgroupModeName(Cgroups().mode()));
+    return fmt::format(
+        "cgroup-mode:{}-no-v2-domain-controller (no memory/io/hugetlb/rdma/misc "
+        "controller is usable in the cgroup2 tree)",
+        CgroupModeName(Cgroups().mode()));
   }};
 }
 
@@ -94,9 +100,9 @@ Requirement TwoCpus() {
 Result<InGroup> StartIn(const Cgroup& cg, const std::function<int(Channel&)>& fn) {
   CKC_TRY(ch, Channel::Create());
   CKC_TRY(child, SpawnIn(cg, [&] {
-    ch.BecomeChild();
-    return fn(ch);
-  }));
+            ch.BecomeChild();
+            return fn(ch);
+          }));
   ch.BecomeParent();
   return InGroup{std::move(child), std::move(ch)};
 }

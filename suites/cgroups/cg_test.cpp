@@ -35,13 +35,15 @@ TEST(Cgroup, TreeAnyDepth) {
   ASSERT_OK_AND_ASSIGN(Cgroup a, top.CreateChild("a"));
   ASSERT_OK_AND_ASSIGN(Cgroup b, a.CreateChild("b"));
   ASSERT_OK_AND_ASSIGN(Cgroup leaf, b.CreateChild("c"));
-  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(leaf, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
+  ASSERT_OK_AND_ASSIGN(
+      InGroup c, StartIn(leaf, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
   auto path = ProcCgroupPath(c.child.pid(), Hierarchy(leaf, "pids"));
   ASSERT_TRUE(path.has_value()) << path.error().Message();
   EXPECT_EQ(*path, "/" + leaf.relative()) << "expected /proc/PID/cgroup to name the 4-deep group";
   auto procs = leaf.Procs("pids");
   ASSERT_TRUE(procs.has_value()) << procs.error().Message();
-  EXPECT_EQ(*procs, std::vector<pid_t>{c.child.pid()}) << "expected the leaf's cgroup.procs to list the child";
+  EXPECT_EQ(*procs, std::vector<pid_t>{c.child.pid()})
+      << "expected the leaf's cgroup.procs to list the child";
   ASSERT_OK(c.ch.Send("exit"));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
   EXPECT_TRUE(st.Exited(0)) << st.Describe();
@@ -55,16 +57,17 @@ TEST(Cgroup, ForkInherits) {
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "inherit", {"pids"}));
   std::string hierarchy = Hierarchy(cg, "pids");
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunIn(cg, [&](Channel& ch) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      auto p = ProcCgroupPath(::getpid(), hierarchy);
-      (void)ch.Send(p ? *p : "error: " + p.error().Message());
-      ::_exit(0);
-    }
-    int status = 0;
-    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return ReportErrno(ch, "fork");
-    return 0;
-  }));
+                         pid_t pid = ::fork();
+                         if (pid == 0) {
+                           auto p = ProcCgroupPath(::getpid(), hierarchy);
+                           (void)ch.Send(p ? *p : "error: " + p.error().Message());
+                           ::_exit(0);
+                         }
+                         int status = 0;
+                         if (pid < 0 || ::waitpid(pid, &status, 0) != pid)
+                           return ReportErrno(ch, "fork");
+                         return 0;
+                       }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
   ASSERT_EQ(r.reports.size(), 1u) << r.Describe();
   EXPECT_EQ(r.reports[0], "/" + cg.relative()) << "expected the grandchild in its parent's group";
@@ -76,16 +79,19 @@ TEST(Cgroup, AccountingWithoutLimits) {
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "acct", {"memory"}));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
-    if (!TouchAnon(32 * kMiB)) return ReportErrno(ch, "mmap");
-    (void)ch.Send("touched");
-    return ch.Expect("exit").has_value() ? 0 : 1;
-  }));
+                         if (!TouchAnon(32 * kMiB)) return ReportErrno(ch, "mmap");
+                         (void)ch.Send("touched");
+                         return ch.Expect("exit").has_value() ? 0 : 1;
+                       }));
   ASSERT_OK(c.ch.Expect("touched", 20s));
   ASSERT_OK_AND_ASSIGN(uint64_t usage, cg.MemoryCurrent());
   EXPECT_GE(usage, 30 * kMiB) << "expected >= 30 MiB charged to an unlimited group after touching "
-                                 "32 MiB, saw " << usage;
-  ASSERT_OK_AND_ASSIGN(std::string limit, cg.Read("memory", cg.version("memory") == CgroupVersion::kV2
-                                                                 ? "memory.max" : "memory.limit_in_bytes"));
+                                 "32 MiB, saw "
+                              << usage;
+  ASSERT_OK_AND_ASSIGN(
+      std::string limit,
+      cg.Read("memory",
+              cg.version("memory") == CgroupVersion::kV2 ? "memory.max" : "memory.limit_in_bytes"));
   ASSERT_OK(c.ch.Send("exit"));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
   EXPECT_TRUE(st.Exited(0)) << st.Describe() << " (limit was " << limit << ")";
@@ -97,7 +103,8 @@ TEST(Cgroup, RmdirBusy) {
   CKC_BEHAVIOUR("cg.rmdir-busy", "K");
   CKC_REQUIRE(Root(), Controller("pids"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "busy", {"pids"}));
-  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
+  ASSERT_OK_AND_ASSIGN(
+      InGroup c, StartIn(cg, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
   ASSERT_OK_AND_ASSIGN(std::string dir, cg.Dir("pids"));
   EXPECT_THAT(::rmdir(dir.c_str()), SyscallFailsWith(EBUSY)) << "rmdir of a group with a member";
   ASSERT_OK(c.ch.Send("exit"));
@@ -115,7 +122,8 @@ TEST(Cgroup, V1PerControllerTrees) {
               ServedByCgroupVersion("memory", 1, "v2-single-tree"));
   ASSERT_OK_AND_ASSIGN(Cgroup mem, Cgroup::Create(Cgroups(), "tree-memory", {"memory"}));
   ASSERT_OK_AND_ASSIGN(Cgroup pids, Cgroup::Create(Cgroups(), "tree-pids", {"pids"}));
-  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(mem, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
+  ASSERT_OK_AND_ASSIGN(
+      InGroup c, StartIn(mem, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
   ASSERT_OK(pids.Attach(c.child.pid()));
   auto m = ProcCgroupPath(c.child.pid(), "memory");
   auto p = ProcCgroupPath(c.child.pid(), "pids");
@@ -139,11 +147,12 @@ TEST(Cgroup, V2SingleTree) {
   std::string parent = dir.substr(0, dir.rfind('/'));
   ASSERT_OK_AND_ASSIGN(std::string enabled, ReadFile(parent + "/cgroup.subtree_control"));
   EXPECT_EQ(WordSet(listed), WordSet(enabled))
-      << "cgroup.controllers `" << listed << "` vs the parent's subtree_control `" << enabled << "`";
+      << "cgroup.controllers `" << listed << "` vs the parent's subtree_control `" << enabled
+      << "`";
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunIn(cg, [](Channel& ch) {
-    auto p = ProcCgroupPath(::getpid(), "");
-    return Report(ch, p ? *p : "error: " + p.error().Message(), 0);
-  }));
+                         auto p = ProcCgroupPath(::getpid(), "");
+                         return Report(ch, p ? *p : "error: " + p.error().Message(), 0);
+                       }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
   ASSERT_EQ(r.reports.size(), 1u) << r.Describe();
   EXPECT_EQ(r.reports[0], "/" + cg.relative()) << "the 0:: line of /proc/PID/cgroup";
@@ -158,7 +167,8 @@ TEST(Cgroup, V2NoInternalProcesses) {
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "internal", {ctl}));
   ASSERT_OK_AND_ASSIGN(Cgroup leaf, cg.CreateChild("leaf"));
   ASSERT_OK_AND_ASSIGN(std::string dir, cg.Dir(ctl));
-  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
+  ASSERT_OK_AND_ASSIGN(
+      InGroup c, StartIn(cg, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
   // Enabling is refused while the group has a member (the child's subtree may already have it
   // from CreateChild, so disable first: that is always allowed).
   ASSERT_OK(WriteFile(dir + "/cgroup.subtree_control", "-" + ctl));
@@ -167,7 +177,8 @@ TEST(Cgroup, V2NoInternalProcesses) {
   ASSERT_OK(c.ch.Send("exit"));
   ASSERT_OK_AND_ASSIGN(ExitStatus es, c.child.Wait(10s));
   ASSERT_TRUE(es.Exited(0)) << es.Describe();
-  EXPECT_TRUE(Eventually([&] { return WriteFile(dir + "/cgroup.subtree_control", "+" + ctl).has_value(); }, 5s))
+  EXPECT_TRUE(Eventually(
+      [&] { return WriteFile(dir + "/cgroup.subtree_control", "+" + ctl).has_value(); }, 5s))
       << "enabling " << ctl << " once the group is empty";
 }
 
@@ -179,26 +190,27 @@ TEST(Pids, MaxFailsForkWithEagain) {
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "pidsmax", {"pids"}));
   ASSERT_OK(cg.SetPidsMax(3));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
-    std::vector<pid_t> kids;
-    int err = 0;
-    for (int i = 0; i < 5; ++i) {
-      pid_t pid = ::fork();
-      if (pid == 0) {
-        ::pause();
-        ::_exit(0);
-      }
-      if (pid < 0) {
-        err = errno;
-        break;
-      }
-      kids.push_back(pid);
-    }
-    (void)ch.Send(fmt::format("forked {} then {}", kids.size(), err ? ErrnoName(err) : "no error"));
-    bool go = ch.Expect("exit").has_value();
-    for (pid_t k : kids) ::kill(k, SIGKILL);
-    for (pid_t k : kids) ::waitpid(k, nullptr, 0);
-    return go ? 0 : 1;
-  }));
+                         std::vector<pid_t> kids;
+                         int err = 0;
+                         for (int i = 0; i < 5; ++i) {
+                           pid_t pid = ::fork();
+                           if (pid == 0) {
+                             ::pause();
+                             ::_exit(0);
+                           }
+                           if (pid < 0) {
+                             err = errno;
+                             break;
+                           }
+                           kids.push_back(pid);
+                         }
+                         (void)ch.Send(fmt::format("forked {} then {}", kids.size(),
+                                                   err ? ErrnoName(err) : "no error"));
+                         bool go = ch.Expect("exit").has_value();
+                         for (pid_t k : kids) ::kill(k, SIGKILL);
+                         for (pid_t k : kids) ::waitpid(k, nullptr, 0);
+                         return go ? 0 : 1;
+                       }));
   ASSERT_OK_AND_ASSIGN(std::string msg, c.ch.Recv(10s));
   EXPECT_EQ(msg, "forked 2 then EAGAIN") << "pids.max=3 with the forking child itself counted";
   ASSERT_OK_AND_ASSIGN(uint64_t current, cg.PidsCurrent());

@@ -8,8 +8,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <fmt/format.h>
+#include <atomic>
 #include <thread>
 
 #include "cg_suite.h"
@@ -31,11 +31,13 @@ struct SharedCounter {
 };
 
 bool WaitState(const Cgroup& cg, const std::string& want, std::string* seen) {
-  return Eventually([&] {
-    auto s = cg.FreezerState();
-    *seen = s ? *s : s.error().Message();
-    return s && *s == want;
-  }, 5s);
+  return Eventually(
+      [&] {
+        auto s = cg.FreezerState();
+        *seen = s ? *s : s.error().Message();
+        return s && *s == want;
+      },
+      5s);
 }
 
 TEST(Freezer, FreezeThaw) {
@@ -47,9 +49,10 @@ TEST(Freezer, FreezeThaw) {
   ASSERT_NE(counter.value, nullptr) << "setup: mmap";
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "freeze", {"freezer"}));
   ASSERT_OK_AND_ASSIGN(Child child, SpawnIn(cg, [&]() -> int {
-    for (;;) counter.value->fetch_add(1, std::memory_order_relaxed);
-  }));
-  ASSERT_TRUE(Eventually([&] { return counter.value->load() > 0; }, 5s)) << "setup: the child never ran";
+                         for (;;) counter.value->fetch_add(1, std::memory_order_relaxed);
+                       }));
+  ASSERT_TRUE(Eventually([&] { return counter.value->load() > 0; }, 5s))
+      << "setup: the child never ran";
   auto frozen = cg.Freeze(true);
   ASSERT_TRUE(frozen.has_value()) << frozen.error().Message();
   std::string seen;
@@ -60,7 +63,8 @@ TEST(Freezer, FreezeThaw) {
   EXPECT_EQ(c1, c2) << "a frozen process made progress within 200 ms";
   ASSERT_OK(cg.Freeze(false));
   EXPECT_TRUE(WaitState(cg, "THAWED", &seen)) << "state after thawing: " << seen;
-  EXPECT_TRUE(Eventually([&] { return counter.value->load() > c2; }, 5s)) << "no progress after thawing";
+  EXPECT_TRUE(Eventually([&] { return counter.value->load() > c2; }, 5s))
+      << "no progress after thawing";
   ASSERT_OK(child.Signal(SIGKILL));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(10s));
   EXPECT_TRUE(st.KilledBy(SIGKILL)) << st.Describe();
@@ -74,8 +78,8 @@ TEST(Freezer, SigkillFrozen) {
   CKC_REQUIRE(Root(), Controller("freezer"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "killfrozen", {"freezer"}));
   ASSERT_OK_AND_ASSIGN(Child child, SpawnIn(cg, []() -> int {
-    for (;;) ::pause();
-  }));
+                         for (;;) ::pause();
+                       }));
   ASSERT_OK(cg.Freeze(true));
   std::string seen;
   ASSERT_TRUE(WaitState(cg, "FROZEN", &seen)) << "state after freezing: " << seen;
@@ -92,11 +96,13 @@ TEST(Freezer, SigkillFrozen) {
                                   << early->Describe();
   ASSERT_OK(cg.Freeze(false));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(5s));
-  EXPECT_TRUE(st.KilledBy(SIGKILL) && !st.timed_out) << "v1: dies of the SIGKILL once thawed: " << st.Describe();
+  EXPECT_TRUE(st.KilledBy(SIGKILL) && !st.timed_out)
+      << "v1: dies of the SIGKILL once thawed: " << st.Describe();
 }
 
 // In a child of the restricted group: /dev/null opens, /dev/zero does not, mknod of c 1:5 does not.
-std::vector<std::string> ProbeDevices(const Cgroup& cg, const std::string& dir, std::string* status) {
+std::vector<std::string> ProbeDevices(const Cgroup& cg, const std::string& dir,
+                                      std::string* status) {
   auto r = RunIn(cg, [&](Channel& ch) {
     int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     (void)ch.Send(fd >= 0 ? "null ok" : "null " + ErrnoName(errno));
@@ -132,7 +138,8 @@ TEST(Devices, AllowList) {
     ASSERT_OK_AND_ASSIGN(UniqueFd prog, LoadDeviceProgram({{'c', 1, 3, "rwm"}}));
     ASSERT_OK_AND_ASSIGN(UniqueFd dir, v2.OpenV2Dir());
     ASSERT_OK(AttachDeviceProgram(dir.get(), prog.get()));
-    EXPECT_EQ(ProbeDevices(v2, TestDir(), &status), expected) << "v2 BPF device program: " << status;
+    EXPECT_EQ(ProbeDevices(v2, TestDir(), &status), expected)
+        << "v2 BPF device program: " << status;
   }
 }
 

@@ -16,7 +16,8 @@ namespace {
 Requirement CpuUsage() {
   return {[]() -> std::optional<std::string> {
     auto v = Cgroups().VersionOf("cpu");
-    if (!v || *v == CgroupVersion::kV2 || Cgroups().layout().V1Mount("cpuacct")) return std::nullopt;
+    if (!v || *v == CgroupVersion::kV2 || Cgroups().layout().V1Mount("cpuacct"))
+      return std::nullopt;
     return "controller:cpuacct (v1 cpu is mounted without cpuacct)";
   }};
 }
@@ -56,8 +57,9 @@ TEST(Cpu, UsageAccounting) {
     CKC_TRY(stat, cg.CpuStats());
     double diff = std::abs(double(stat.usage_usec) - double(rusage_us));
     if (diff <= 0.05 * double(rusage_us) + 2000) return std::nullopt;
-    return fmt::format("group usage {} us vs getrusage {} us: off by {:.1f} % (tolerance 5 % + 2 ms)",
-                       stat.usage_usec, rusage_us, 100.0 * diff / double(std::max<uint64_t>(rusage_us, 1)));
+    return fmt::format(
+        "group usage {} us vs getrusage {} us: off by {:.1f} % (tolerance 5 % + 2 ms)",
+        stat.usage_usec, rusage_us, 100.0 * diff / double(std::max<uint64_t>(rusage_us, 1)));
   });
 }
 
@@ -78,8 +80,9 @@ TEST(Cpu, PerCpuUsage) {
   EXPECT_NEAR(double(sum_us), double(stat.usage_usec), 0.01 * double(stat.usage_usec) + 1000)
       << "the per-CPU figures sum to cpuacct.usage (tolerance 1 % + 1 ms)";
   EXPECT_GE(per_cpu[LastCpu()] / 1000, uint64_t(0.9 * double(sum_us)))
-      << "a child pinned to CPU " << LastCpu() << " is counted there; per-CPU ns: "
-      << fmt::format("{}", fmt::join(per_cpu, " ")) << "; getrusage " << rusage_us << " us";
+      << "a child pinned to CPU " << LastCpu()
+      << " is counted there; per-CPU ns: " << fmt::format("{}", fmt::join(per_cpu, " "))
+      << "; getrusage " << rusage_us << " us";
 }
 
 TEST(Cpu, WeightsProportional) {
@@ -102,8 +105,9 @@ TEST(Cpu, WeightsProportional) {
     CKC_TRY(ub, Finish(b));
     double ratio = double(ub) / double(std::max<uint64_t>(ua, 1));
     if (ratio >= 2.25 && ratio <= 3.75) return std::nullopt;
-    return fmt::format("CPU time 1:3 weights on one CPU: {} us vs {} us, ratio {:.2f} (expected 3 +- 25 %)",
-                       ua, ub, ratio);
+    return fmt::format(
+        "CPU time 1:3 weights on one CPU: {} us vs {} us, ratio {:.2f} (expected 3 +- 25 %)", ua,
+        ub, ratio);
   });
 }
 
@@ -122,8 +126,10 @@ TEST(Cpu, QuotaThrottles) {
     CKC_TRY(stat, cg.CpuStats());
     double share = double(used_us) / 1.5e6;
     if (share >= 0.15 && share <= 0.25 && stat.nr_throttled > 0) return std::nullopt;
-    return fmt::format("share of one CPU {:.3f} over 1.5 s (expected 0.20 +- 0.05), nr_throttled {} "
-                       "(expected > 0)", share, stat.nr_throttled);
+    return fmt::format(
+        "share of one CPU {:.3f} over 1.5 s (expected 0.20 +- 0.05), nr_throttled {} "
+        "(expected > 0)",
+        share, stat.nr_throttled);
   });
 }
 
@@ -135,23 +141,26 @@ TEST(Cpuset, Pin) {
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "pin", {"cpuset"}));
   int last = LastCpu();
   ASSERT_OK(cg.SetCpusetCpus(std::to_string(last)));
-  ASSERT_OK_AND_ASSIGN(ChildResult r, RunIn(cg, [](Channel& ch) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (::sched_getaffinity(0, sizeof set, &set) != 0) return ReportErrno(ch, "sched_getaffinity");
-    std::string cpus;
-    for (int i = 0; i < CPU_SETSIZE; ++i) {
-      if (CPU_ISSET(i, &set)) cpus += (cpus.empty() ? "" : ",") + std::to_string(i);
-    }
-    (void)ch.Send("affinity " + cpus);
-    CPU_ZERO(&set);
-    CPU_SET(0, &set);
-    int rc = ::sched_setaffinity(0, sizeof set, &set);
-    return Report(ch, rc == 0 ? "setaffinity(0) ok" : "setaffinity(0) " + ErrnoName(errno), 0);
-  }));
+  ASSERT_OK_AND_ASSIGN(
+      ChildResult r, RunIn(cg, [](Channel& ch) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        if (::sched_getaffinity(0, sizeof set, &set) != 0)
+          return ReportErrno(ch, "sched_getaffinity");
+        std::string cpus;
+        for (int i = 0; i < CPU_SETSIZE; ++i) {
+          if (CPU_ISSET(i, &set)) cpus += (cpus.empty() ? "" : ",") + std::to_string(i);
+        }
+        (void)ch.Send("affinity " + cpus);
+        CPU_ZERO(&set);
+        CPU_SET(0, &set);
+        int rc = ::sched_setaffinity(0, sizeof set, &set);
+        return Report(ch, rc == 0 ? "setaffinity(0) ok" : "setaffinity(0) " + ErrnoName(errno), 0);
+      }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
   ASSERT_EQ(r.reports.size(), 2u) << r.Describe();
-  EXPECT_EQ(r.reports[0], "affinity " + std::to_string(last)) << "sched_getaffinity inside cpuset.cpus=" << last;
+  EXPECT_EQ(r.reports[0], "affinity " + std::to_string(last))
+      << "sched_getaffinity inside cpuset.cpus=" << last;
   EXPECT_EQ(r.reports[1], "setaffinity(0) EINVAL") << "affinity outside the set is rejected";
 }
 

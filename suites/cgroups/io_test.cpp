@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <chrono>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <memory>
 
 #include "cg_suite.h"
@@ -22,7 +22,8 @@ long MsSince(Clock::time_point t0) {
 
 // In a child: `len` bytes of `write`/read at `offset` in `chunk`-sized O_DIRECT requests (or
 // buffered without O_DIRECT); returns the milliseconds taken, or -errno.
-long TransferMs(const std::string& dev, bool write, off_t offset, size_t len, size_t chunk, bool direct) {
+long TransferMs(const std::string& dev, bool write, off_t offset, size_t len, size_t chunk,
+                bool direct) {
   int fd = ::open(dev.c_str(), (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC | (direct ? O_DIRECT : 0));
   if (fd < 0) return -errno;
   void* buf = nullptr;
@@ -60,12 +61,16 @@ TEST(Io, Accounting) {
     ASSERT_OK(cg.SetIoMax(disk.dev(), uint64_t{1} << 40, uint64_t{1} << 40));
   }
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunIn(cg, [&](Channel& ch) {
-    long w = TransferMs(disk.path(), true, 0, 4 * kMiB, kMiB, true);
-    long rd = TransferMs(disk.path(), false, 8 * kMiB, 2 * kMiB, kMiB, true);
-    if (w < 0 || rd < 0) return Report(ch, fmt::format("write {} read {}", ErrnoName(int(-std::min(w, 0L))), ErrnoName(int(-std::min(rd, 0L)))));
-    return 0;
-  }));
-  ASSERT_TRUE(r.status.Exited(0)) << "setup: O_DIRECT I/O on " << disk.path() << ": " << r.Describe();
+                         long w = TransferMs(disk.path(), true, 0, 4 * kMiB, kMiB, true);
+                         long rd = TransferMs(disk.path(), false, 8 * kMiB, 2 * kMiB, kMiB, true);
+                         if (w < 0 || rd < 0)
+                           return Report(
+                               ch, fmt::format("write {} read {}", ErrnoName(int(-std::min(w, 0L))),
+                                               ErrnoName(int(-std::min(rd, 0L)))));
+                         return 0;
+                       }));
+  ASSERT_TRUE(r.status.Exited(0)) << "setup: O_DIRECT I/O on " << disk.path() << ": "
+                                  << r.Describe();
   ASSERT_OK_AND_ASSIGN(IoStat s, cg.GetIoStat(disk.dev()));
   EXPECT_GE(s.wbytes, 4 * kMiB) << "written bytes of the group on " << disk.path();
   EXPECT_LT(s.wbytes, 6 * kMiB) << "written bytes of the group on " << disk.path();
@@ -74,7 +79,8 @@ TEST(Io, Accounting) {
   EXPECT_GE(s.wios, 1u) << "write requests";
   EXPECT_GE(s.rios, 1u) << "read requests";
   if (s.sync_bytes) {  // v1 splits by sync/async; direct I/O is sync
-    EXPECT_GE(*s.sync_bytes, 6 * kMiB) << "v1 Sync bytes (async " << s.async_bytes.value_or(0) << ")";
+    EXPECT_GE(*s.sync_bytes, 6 * kMiB)
+        << "v1 Sync bytes (async " << s.async_bytes.value_or(0) << ")";
   }
 }
 
@@ -89,21 +95,29 @@ TEST(Io, ThrottleDirect) {
     constexpr uint64_t kLimit = 2 * kMiB;  // bytes per second, both directions
     CKC_CHECK(cg.SetIoMax(disk.dev(), kLimit, kLimit));
     CKC_TRY(r, RunIn(cg, [&](Channel& ch) {
-      long w = TransferMs(disk.path(), true, 0, 3 * kMiB, 256 * 1024, true);
-      long rd = TransferMs(disk.path(), false, 16 * kMiB, 3 * kMiB, 256 * 1024, true);
-      return Report(ch, fmt::format("{} {}", w, rd), 0);
-    }));
-    if (!r.status.Exited(0) || r.reports.size() != 1) return Failure("child", disk.path(), r.Describe());
+              long w = TransferMs(disk.path(), true, 0, 3 * kMiB, 256 * 1024, true);
+              long rd = TransferMs(disk.path(), false, 16 * kMiB, 3 * kMiB, 256 * 1024, true);
+              return Report(ch, fmt::format("{} {}", w, rd), 0);
+            }));
+    if (!r.status.Exited(0) || r.reports.size() != 1)
+      return Failure("child", disk.path(), r.Describe());
     long w = 0, rd = 0;
     if (std::sscanf(r.reports[0].c_str(), "%ld %ld", &w, &rd) != 2 || w < 0 || rd < 0) {
       return Failure("O_DIRECT transfer", disk.path(), r.reports[0]);
     }
     // 3 MiB at 2 MiB/s is 1.5 s; a slice's allowance may pass up front.
     auto rate = [](long ms) { return 3.0 * 1000 / double(std::max(ms, 1L)); };  // MiB/s
-    bool ok = [&] { for (long ms : {w, rd}) { if (rate(ms) < 1.0 || rate(ms) > 2.6) return false; } return true; }();
+    bool ok = [&] {
+      for (long ms : {w, rd}) {
+        if (rate(ms) < 1.0 || rate(ms) > 2.6) return false;
+      }
+      return true;
+    }();
     if (ok) return std::nullopt;
-    return fmt::format("3 MiB O_DIRECT under 2 MiB/s: write {} ms ({:.2f} MiB/s), read {} ms ({:.2f} MiB/s); "
-                       "expected 1.0..2.6 MiB/s", w, rate(w), rd, rate(rd));
+    return fmt::format(
+        "3 MiB O_DIRECT under 2 MiB/s: write {} ms ({:.2f} MiB/s), read {} ms ({:.2f} MiB/s); "
+        "expected 1.0..2.6 MiB/s",
+        w, rate(w), rd, rate(rd));
   });
 }
 
@@ -120,17 +134,23 @@ TEST(Io, BufferedWritesBypass) {
   // The child dirties 4 MiB of the device's page cache and leaves; the writeback is then issued
   // from outside the group, as the flusher threads do. v1 bios carry the issuer's group; v2's
   // cgroup writeback ties the inode's writeback to the cgroup that dirtied it.
-  ASSERT_OK_AND_ASSIGN(ChildResult r, RunIn(cg, [&](Channel& ch) {
-    int fd = ::open(disk.path().c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return ReportErrno(ch, "open");
-    std::string buf(kMiB, 'x');
-    auto t0 = Clock::now();
-    for (int i = 0; i < 4; ++i) {
-      if (::write(fd, buf.data(), buf.size()) != ssize_t(buf.size())) return ReportErrno(ch, "write");
-    }
-    long tw = MsSince(t0);
-    return Report(ch, std::to_string(tw), 0);  // no close(): the last close of a bdev syncs it
-  }, 60s));
+  ASSERT_OK_AND_ASSIGN(ChildResult r,
+                       RunIn(
+                           cg,
+                           [&](Channel& ch) {
+                             int fd = ::open(disk.path().c_str(), O_WRONLY | O_CLOEXEC);
+                             if (fd < 0) return ReportErrno(ch, "open");
+                             std::string buf(kMiB, 'x');
+                             auto t0 = Clock::now();
+                             for (int i = 0; i < 4; ++i) {
+                               if (::write(fd, buf.data(), buf.size()) != ssize_t(buf.size()))
+                                 return ReportErrno(ch, "write");
+                             }
+                             long tw = MsSince(t0);
+                             return Report(ch, std::to_string(tw),
+                                           0);  // no close(): the last close of a bdev syncs it
+                           },
+                           60s));
   ASSERT_TRUE(r.status.Exited(0) && r.reports.size() == 1) << r.Describe();
   long tw = std::stol(r.reports[0]);
   ASSERT_OK_AND_ASSIGN(UniqueFd fd, disk.Open(O_WRONLY));
@@ -139,9 +159,12 @@ TEST(Io, BufferedWritesBypass) {
   long tf = MsSince(t0);
   ASSERT_OK_AND_ASSIGN(IoStat s, cg.GetIoStat(disk.dev()));
   ASSERT_OK_AND_ASSIGN(CgroupVersion v, cg.version("io"));
-  std::string seen = fmt::format("4 MiB buffered under wbps 2 MiB/s: write() {} ms, writeback (fsync "
-                                 "from outside) {} ms, group wbytes {}", tw, tf, s.wbytes);
-  EXPECT_LT(tw, 500) << "write() must return at page-cache speed (the throttle would need 2 s): " << seen;
+  std::string seen = fmt::format(
+      "4 MiB buffered under wbps 2 MiB/s: write() {} ms, writeback (fsync "
+      "from outside) {} ms, group wbytes {}",
+      tw, tf, s.wbytes);
+  EXPECT_LT(tw, 500) << "write() must return at page-cache speed (the throttle would need 2 s): "
+                     << seen;
   if (v == CgroupVersion::kV1) {
     EXPECT_LT(tf, 1000) << "v1: writeback escapes the group's throttle: " << seen;
     EXPECT_LT(s.wbytes, kMiB) << "v1: writeback is not counted for the group: " << seen;

@@ -52,14 +52,15 @@ TEST(Memory, StatAnonFile) {
   ASSERT_OK_AND_ASSIGN(LoopDevice loop, LoopDevice::Create(TestDir() + "/disk.img", 64 * kMiB));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "stat", {"memory"}));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [&](Channel& ch) {
-    (void)ch.Send("start");
-    if (!ch.Expect("anon").has_value() || !TouchAnon(32 * kMiB)) return 1;
-    (void)ch.Send("anon-done");
-    if (!ch.Expect("file").has_value()) return 1;
-    if (int err = ReadThroughCache(loop.path(), 16 * kMiB, 32 * kMiB)) return Report(ch, ErrnoName(err));
-    (void)ch.Send("file-done");
-    return ch.Expect("exit").has_value() ? 0 : 1;
-  }));
+                         (void)ch.Send("start");
+                         if (!ch.Expect("anon").has_value() || !TouchAnon(32 * kMiB)) return 1;
+                         (void)ch.Send("anon-done");
+                         if (!ch.Expect("file").has_value()) return 1;
+                         if (int err = ReadThroughCache(loop.path(), 16 * kMiB, 32 * kMiB))
+                           return Report(ch, ErrnoName(err));
+                         (void)ch.Send("file-done");
+                         return ch.Expect("exit").has_value() ? 0 : 1;
+                       }));
   ASSERT_OK(c.ch.Expect("start", 10s));
   ASSERT_OK_AND_ASSIGN(MemoryStat s0, cg.MemoryStats());
   ASSERT_OK(c.ch.Send("anon"));
@@ -69,10 +70,14 @@ TEST(Memory, StatAnonFile) {
   ASSERT_OK(c.ch.Expect("file-done", 20s));
   ASSERT_OK_AND_ASSIGN(MemoryStat s2, cg.MemoryStats());
   ASSERT_OK(c.ch.Send("exit"));
-  EXPECT_GE(s1.anon - s0.anon, 28 * kMiB) << "anon after touching 32 MiB: " << s0.anon << " -> " << s1.anon;
-  EXPECT_LT(s1.file - s0.file, 4 * kMiB) << "file must not grow from anonymous memory: " << s0.file << " -> " << s1.file;
-  EXPECT_GE(s2.file - s1.file, 28 * kMiB) << "file after reading 32 MiB of a block device: " << s1.file << " -> " << s2.file;
-  EXPECT_LT(s2.anon - s1.anon, 4 * kMiB) << "anon must not grow from reading: " << s1.anon << " -> " << s2.anon;
+  EXPECT_GE(s1.anon - s0.anon, 28 * kMiB)
+      << "anon after touching 32 MiB: " << s0.anon << " -> " << s1.anon;
+  EXPECT_LT(s1.file - s0.file, 4 * kMiB)
+      << "file must not grow from anonymous memory: " << s0.file << " -> " << s1.file;
+  EXPECT_GE(s2.file - s1.file, 28 * kMiB)
+      << "file after reading 32 MiB of a block device: " << s1.file << " -> " << s2.file;
+  EXPECT_LT(s2.anon - s1.anon, 4 * kMiB)
+      << "anon must not grow from reading: " << s1.anon << " -> " << s2.anon;
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
   EXPECT_TRUE(st.Exited(0)) << st.Describe();
 }
@@ -84,10 +89,10 @@ TEST(Memory, StatActiveInactive) {
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "lru", {"memory"}));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
-    if (!TouchAnon(16 * kMiB)) return ReportErrno(ch, "mmap");
-    (void)ch.Send("touched");
-    return ch.Expect("exit").has_value() ? 0 : 1;
-  }));
+                         if (!TouchAnon(16 * kMiB)) return ReportErrno(ch, "mmap");
+                         (void)ch.Send("touched");
+                         return ch.Expect("exit").has_value() ? 0 : 1;
+                       }));
   ASSERT_OK(c.ch.Expect("touched", 20s));
   ASSERT_OK_AND_ASSIGN(MemoryStat s, cg.MemoryStats());
   ASSERT_OK(c.ch.Send("exit"));
@@ -95,8 +100,8 @@ TEST(Memory, StatActiveInactive) {
     EXPECT_TRUE(s.raw.contains(key)) << "memory.stat has no " << key;
   }
   EXPECT_GE(s.active_anon + s.inactive_anon, 14 * kMiB)
-      << "the LRU lists hold the 16 MiB touched: active_anon " << s.active_anon << ", inactive_anon "
-      << s.inactive_anon;
+      << "the LRU lists hold the 16 MiB touched: active_anon " << s.active_anon
+      << ", inactive_anon " << s.inactive_anon;
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
   EXPECT_TRUE(st.Exited(0)) << st.Describe();
 }
@@ -111,7 +116,8 @@ TEST(Memory, LimitOomKill) {
   if (HasFatalFailure()) return;
   ASSERT_OK_AND_ASSIGN(Child child, SpawnIn(cg, []() -> int { AllocateForever(); }));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(30s));
-  EXPECT_TRUE(st.KilledBy(SIGKILL)) << "a child allocating without end under a 4 MiB limit: " << st.Describe();
+  EXPECT_TRUE(st.KilledBy(SIGKILL))
+      << "a child allocating without end under a 4 MiB limit: " << st.Describe();
   ASSERT_OK_AND_ASSIGN(MemoryEvents ev, cg.GetMemoryEvents());
   // The kill is the counted event; v1 failcnt stayed 0 on 6.18 for the same run, so the limit-hit
   // counter is reported, not required.
@@ -129,10 +135,12 @@ TEST(Memory, LimitReclaimsCache) {
   LimitNoSwap(cg, 32 * kMiB);
   if (HasFatalFailure()) return;
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunIn(cg, [&](Channel& ch) {
-    if (int err = ReadThroughCache(loop.path(), 0, 128 * kMiB)) return Report(ch, ErrnoName(err));
-    return 0;
-  }));
-  EXPECT_TRUE(r.status.Exited(0)) << "reading 128 MiB through the cache under a 32 MiB limit: " << r.Describe();
+                         if (int err = ReadThroughCache(loop.path(), 0, 128 * kMiB))
+                           return Report(ch, ErrnoName(err));
+                         return 0;
+                       }));
+  EXPECT_TRUE(r.status.Exited(0)) << "reading 128 MiB through the cache under a 32 MiB limit: "
+                                  << r.Describe();
   ASSERT_OK_AND_ASSIGN(MemoryEvents ev, cg.GetMemoryEvents());
   EXPECT_EQ(ev.oom_kill, 0u) << "no OOM kill while cache can be reclaimed";
   ASSERT_OK_AND_ASSIGN(uint64_t usage, cg.MemoryCurrent());
@@ -157,7 +165,8 @@ TEST(Memory, MemswLimitKill) {
   // memsw may not be below limit_in_bytes: a 64 MiB RAM limit, memory+swap 100 MB.
   ASSERT_OK(cg.SetMemoryMax(64 * kMiB));
   ASSERT_OK(cg.Write("memory", "memory.memsw.limit_in_bytes", "100000000"));
-  ASSERT_OK_AND_ASSIGN(ChildResult r, RunIn(cg, [](Channel& ch) { return AllocateInSteps(ch, 76, 20); }));
+  ASSERT_OK_AND_ASSIGN(ChildResult r,
+                       RunIn(cg, [](Channel& ch) { return AllocateInSteps(ch, 76, 20); }));
   ASSERT_FALSE(r.reports.empty()) << "80 MB (76 MiB) must fit under memsw 100 MB: " << r.Describe();
   EXPECT_EQ(r.reports[0], "76 MiB") << r.Describe();
   EXPECT_TRUE(r.status.KilledBy(SIGKILL) && r.reports.size() == 1)
@@ -173,15 +182,16 @@ TEST(Memory, LimitWithoutMemswSwaps) {
   ASSERT_OK(cg.SetMemoryMax(32 * kMiB));
   ASSERT_OK(cg.SetSwapMax(kCgroupUnlimited));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
-    if (!TouchAnon(64 * kMiB)) return ReportErrno(ch, "mmap");
-    (void)ch.Send("touched");
-    return ch.Expect("exit").has_value() ? 0 : 1;
-  }));
+                         if (!TouchAnon(64 * kMiB)) return ReportErrno(ch, "mmap");
+                         (void)ch.Send("touched");
+                         return ch.Expect("exit").has_value() ? 0 : 1;
+                       }));
   auto touched = c.ch.Expect("touched", 30s);
   ASSERT_OK_AND_ASSIGN(MemoryStat s, cg.MemoryStats());
   (void)c.ch.Send("exit");
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
-  EXPECT_TRUE(touched.has_value() && st.Exited(0)) << "64 MiB under a 32 MiB limit with swap: " << st.Describe();
+  EXPECT_TRUE(touched.has_value() && st.Exited(0))
+      << "64 MiB under a 32 MiB limit with swap: " << st.Describe();
   EXPECT_GE(s.raw["swap"], 24 * kMiB) << "memory.stat swap of the group";
 }
 
@@ -193,13 +203,17 @@ TEST(Memory, SwapMaxKill) {
   ASSERT_OK_AND_ASSIGN(Cgroup tight, Cgroup::Create(Cgroups(), "noswap", {"memory"}));
   ASSERT_OK(tight.SetMemoryMax(32 * kMiB));
   ASSERT_OK(tight.SetSwapMax(0));
-  ASSERT_OK_AND_ASSIGN(ChildResult r0, RunIn(tight, [](Channel& ch) { return AllocateInSteps(ch, 16, 48); }));
-  EXPECT_TRUE(r0.status.KilledBy(SIGKILL)) << "64 MiB with memory.max 32M, swap.max 0: " << r0.Describe();
+  ASSERT_OK_AND_ASSIGN(ChildResult r0,
+                       RunIn(tight, [](Channel& ch) { return AllocateInSteps(ch, 16, 48); }));
+  EXPECT_TRUE(r0.status.KilledBy(SIGKILL))
+      << "64 MiB with memory.max 32M, swap.max 0: " << r0.Describe();
   ASSERT_OK_AND_ASSIGN(Cgroup loose, Cgroup::Create(Cgroups(), "swap", {"memory"}));
   ASSERT_OK(loose.SetMemoryMax(32 * kMiB));
   ASSERT_OK(loose.SetSwapMax(128 * kMiB));
-  ASSERT_OK_AND_ASSIGN(ChildResult r1, RunIn(loose, [](Channel& ch) { return AllocateInSteps(ch, 16, 48); }));
-  EXPECT_TRUE(r1.status.Exited(0)) << "64 MiB with memory.max 32M, swap.max 128M: " << r1.Describe();
+  ASSERT_OK_AND_ASSIGN(ChildResult r1,
+                       RunIn(loose, [](Channel& ch) { return AllocateInSteps(ch, 16, 48); }));
+  EXPECT_TRUE(r1.status.Exited(0))
+      << "64 MiB with memory.max 32M, swap.max 128M: " << r1.Describe();
 }
 
 TEST(Memory, SoftLimitNotEnforced) {
@@ -216,16 +230,17 @@ TEST(Memory, SoftLimitNotEnforced) {
     ASSERT_OK(cg.SetMemoryHigh(16 * kMiB));  // soft_limit_in_bytes
   }
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
-    if (!TouchAnon(48 * kMiB)) return ReportErrno(ch, "mmap");
-    (void)ch.Send("touched");
-    return ch.Expect("exit").has_value() ? 0 : 1;
-  }));
+                         if (!TouchAnon(48 * kMiB)) return ReportErrno(ch, "mmap");
+                         (void)ch.Send("touched");
+                         return ch.Expect("exit").has_value() ? 0 : 1;
+                       }));
   auto touched = c.ch.Expect("touched", 20s);
   ASSERT_OK_AND_ASSIGN(uint64_t usage, cg.MemoryCurrent());
   (void)c.ch.Send("exit");
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
   EXPECT_TRUE(touched.has_value() && st.Exited(0))
-      << "48 MiB over a 16 MiB " << (v2 ? "memory.low" : "soft_limit_in_bytes") << ": " << st.Describe();
+      << "48 MiB over a 16 MiB " << (v2 ? "memory.low" : "soft_limit_in_bytes") << ": "
+      << st.Describe();
   EXPECT_GE(usage, 40 * kMiB) << "usage may exceed the soft limit";
 }
 

@@ -20,7 +20,8 @@
 namespace ckc::test {
 namespace {
 
-// In a child: sends `count` UDP datagrams to `to`:`port` (broadcast allowed); returns how many went.
+// In a child: sends `count` UDP datagrams to `to`:`port` (broadcast allowed); returns how many
+// went.
 int SendUdp(const char* to, uint16_t port, int count) {
   int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;
@@ -43,7 +44,8 @@ TEST(NetCls, Classid) {
   // classes have to be matched with tc"); cgroup-v1/net_cls.rst (tc filter ... cgroup).
   CKC_BEHAVIOUR("netcls.classid", "D");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("net_cls", 1, "v2-has-no-net_cls"),
-              Config("CONFIG_NET_CLS_CGROUP"), Config("CONFIG_NET_SCH_PRIO"), Config("CONFIG_VETH"));
+              Config("CONFIG_NET_CLS_CGROUP"), Config("CONFIG_NET_SCH_PRIO"),
+              Config("CONFIG_VETH"));
   // The device and its qdisc live in a scratch namespace.
   ASSERT_OK_AND_ASSIGN(Netns ns, Netns::Create());
   ASSERT_OK_AND_ASSIGN(NetlinkSocket nl, NetlinkSocket::OpenIn(ns));
@@ -72,9 +74,10 @@ TEST(NetCls, Classid) {
   ASSERT_OK_AND_ASSIGN(ChildResult outside, RunInChild(sender));
   ASSERT_TRUE(outside.status.Exited(0)) << outside.Describe();
   auto [a2, a3] = counts();
-  std::string seen = fmt::format("class 1:3 packets {} -> {} -> {}, class 1:2 {} -> {} -> {} (group sent {}, "
-                                 "outsider sent {})", b3, m3, a3, b2, m2, a2, in_group.reports.at(0),
-                                 outside.reports.at(0));
+  std::string seen = fmt::format(
+      "class 1:3 packets {} -> {} -> {}, class 1:2 {} -> {} -> {} (group sent {}, "
+      "outsider sent {})",
+      b3, m3, a3, b2, m2, a2, in_group.reports.at(0), outside.reports.at(0));
   EXPECT_GE(m3 - b3, 20u) << "the group's packets (classid 1:3) are classified into 1:3: " << seen;
   EXPECT_LT(a3 - m3, 5u) << "packets from outside the group are not: " << seen;
   EXPECT_GE(a2 - m2, 20u) << "packets from outside the group take the priomap's band 1:2: " << seen;
@@ -115,15 +118,19 @@ TEST(NetPrio, Ifpriomap) {
   UniqueFd sniff(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL)));
   ASSERT_TRUE(sniff.valid()) << "setup: socket(AF_PACKET): " << ErrnoName(errno);
   int prog = filter.get();
-  ASSERT_THAT(::setsockopt(sniff.get(), SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog), SyscallSucceeds());
+  ASSERT_THAT(::setsockopt(sniff.get(), SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog),
+              SyscallSucceeds());
   sockaddr_ll bind_to{};
   bind_to.sll_family = AF_PACKET;
   bind_to.sll_protocol = htons(ETH_P_ALL);
   bind_to.sll_ifindex = static_cast<int>(::if_nametoindex("lo"));
-  ASSERT_THAT(::bind(sniff.get(), reinterpret_cast<sockaddr*>(&bind_to), sizeof bind_to), SyscallSucceeds());
+  ASSERT_THAT(::bind(sniff.get(), reinterpret_cast<sockaddr*>(&bind_to), sizeof bind_to),
+              SyscallSucceeds());
   // A port nobody listens on: 20 datagrams from inside the group, 20 from outside.
   uint16_t port = uint16_t(40000 + ::getpid() % 20000);
-  auto sender = [port](Channel& ch) { return Report(ch, std::to_string(SendUdp("127.0.0.1", port, 20)), 0); };
+  auto sender = [port](Channel& ch) {
+    return Report(ch, std::to_string(SendUdp("127.0.0.1", port, 20)), 0);
+  };
   ASSERT_OK_AND_ASSIGN(ChildResult in_group, RunIn(cg, sender));
   ASSERT_TRUE(in_group.status.Exited(0)) << in_group.Describe();
   int seen_group = CountOutgoing(sniff.get(), port);

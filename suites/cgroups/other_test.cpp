@@ -36,8 +36,10 @@ Requirement HugePagesReserved() {
   return {[]() -> std::optional<std::string> {
     auto [size_kb, free] = HugePages();
     if (size_kb > 0 && free >= 2) return std::nullopt;
-    return fmt::format("setup:no-hugepages-reserved ({} free huge pages; ckc never writes the host's "
-                       "vm.nr_hugepages)", free);
+    return fmt::format(
+        "setup:no-hugepages-reserved ({} free huge pages; ckc never writes the host's "
+        "vm.nr_hugepages)",
+        free);
   }};
 }
 
@@ -47,24 +49,28 @@ TEST(Hugetlb, Limit) {
   CKC_BEHAVIOUR("hugetlb.limit", "K");
   CKC_REQUIRE(Root(), Controller("hugetlb"), HugePagesReserved());
   auto [size_kb, free] = HugePages();
-  std::string size = size_kb >= 1024 * 1024 ? fmt::format("{}GB", size_kb >> 20) : fmt::format("{}MB", size_kb >> 10);
+  std::string size = size_kb >= 1024 * 1024 ? fmt::format("{}GB", size_kb >> 20)
+                                            : fmt::format("{}MB", size_kb >> 10);
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "hugetlb", {"hugetlb"}));
   bool v1 = cg.version("hugetlb") == CgroupVersion::kV1;
   size_t page = size_kb * 1024;
   ASSERT_OK(cg.Write("hugetlb", fmt::format("hugetlb.{}.{}", size, v1 ? "limit_in_bytes" : "max"),
                      std::to_string(page)));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunIn(cg, [page](Channel& ch) {
-    void* p = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-    if (p == MAP_FAILED) return ReportErrno(ch, "mmap");
-    auto* c = static_cast<volatile char*>(p);
-    c[0] = 1;
-    (void)ch.Send("first page ok");
-    c[page] = 1;  // beyond the group's limit: SIGBUS
-    return Report(ch, "second page ok", 0);
-  }));
-  ASSERT_FALSE(r.reports.empty()) << "one huge page is within the limit: " << r.Describe() << " (" << free << " free)";
+                         void* p = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+                         if (p == MAP_FAILED) return ReportErrno(ch, "mmap");
+                         auto* c = static_cast<volatile char*>(p);
+                         c[0] = 1;
+                         (void)ch.Send("first page ok");
+                         c[page] = 1;  // beyond the group's limit: SIGBUS
+                         return Report(ch, "second page ok", 0);
+                       }));
+  ASSERT_FALSE(r.reports.empty()) << "one huge page is within the limit: " << r.Describe() << " ("
+                                  << free << " free)";
   EXPECT_EQ(r.reports[0], "first page ok") << r.Describe();
-  EXPECT_TRUE(r.status.KilledBy(SIGBUS)) << "the second huge page is beyond the 1-page limit: " << r.Describe();
+  EXPECT_TRUE(r.status.KilledBy(SIGBUS))
+      << "the second huge page is beyond the 1-page limit: " << r.Describe();
 }
 
 long PerfEventOpen(perf_event_attr* attr, int pid, int cpu, unsigned long flags) {
@@ -75,7 +81,8 @@ TEST(Perf, CgroupEvents) {
   // Source: perf_event_open(2) PERF_FLAG_PID_CGROUP ("per-container system-wide monitoring":
   // pid is a cgroup directory fd, cpu must be >= 0); cgroup-v2.rst "perf_event".
   CKC_BEHAVIOUR("perf.cgroup-events", "K");
-  CKC_REQUIRE(Root(), Config("CONFIG_PERF_EVENTS"), Config("CONFIG_CGROUP_PERF"), Controller("perf_event"));
+  CKC_REQUIRE(Root(), Config("CONFIG_PERF_EVENTS"), Config("CONFIG_CGROUP_PERF"),
+              Controller("perf_event"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "perf", {"perf_event"}));
   ASSERT_OK_AND_ASSIGN(std::string dir, cg.Dir("perf_event"));
   ASSERT_OK_AND_ASSIGN(UniqueFd dir_fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
@@ -86,7 +93,8 @@ TEST(Perf, CgroupEvents) {
     attr.type = PERF_TYPE_SOFTWARE;
     attr.config = PERF_COUNT_SW_TASK_CLOCK;
     long fd = PerfEventOpen(&attr, dir_fd.get(), cpu, PERF_FLAG_PID_CGROUP | PERF_FLAG_FD_CLOEXEC);
-    ASSERT_THAT(fd, SyscallSucceeds()) << "perf_event_open(task-clock, cgroup " << dir << ", cpu " << cpu << ")";
+    ASSERT_THAT(fd, SyscallSucceeds())
+        << "perf_event_open(task-clock, cgroup " << dir << ", cpu " << cpu << ")";
     counters.emplace_back(static_cast<int>(fd));
   }
   // One busy child inside the group and one outside, at the same time.
@@ -97,7 +105,10 @@ TEST(Perf, CgroupEvents) {
   };
   ASSERT_OK_AND_ASSIGN(InGroup inside, StartIn(cg, spin));
   ASSERT_OK_AND_ASSIGN(Channel out_ch, Channel::Create());
-  ASSERT_OK_AND_ASSIGN(Child outside, Spawn({}, [&] { out_ch.BecomeChild(); return spin(out_ch); }));
+  ASSERT_OK_AND_ASSIGN(Child outside, Spawn({}, [&] {
+                         out_ch.BecomeChild();
+                         return spin(out_ch);
+                       }));
   out_ch.BecomeParent();
   ASSERT_OK(inside.ch.Send("go"));
   ASSERT_OK(out_ch.Send("go"));
@@ -113,10 +124,13 @@ TEST(Perf, CgroupEvents) {
     total_ns += v;
   }
   double inside_ns = std::stod(in_us) * 1000, outside_ns = std::stod(out_us) * 1000;
-  std::string seen = fmt::format("cgroup task-clock {} ns; the child inside used {:.0f} ns, the one "
-                                 "outside {:.0f} ns", total_ns, inside_ns, outside_ns);
+  std::string seen = fmt::format(
+      "cgroup task-clock {} ns; the child inside used {:.0f} ns, the one "
+      "outside {:.0f} ns",
+      total_ns, inside_ns, outside_ns);
   EXPECT_GE(double(total_ns), 0.8 * inside_ns) << "the group's CPU time is counted: " << seen;
-  EXPECT_LE(double(total_ns), 1.2 * inside_ns + 5e6) << "only the group's tasks are counted: " << seen;
+  EXPECT_LE(double(total_ns), 1.2 * inside_ns + 5e6)
+      << "only the group's tasks are counted: " << seen;
 }
 
 // A known kernel config, so that "not listed" can be told apart from "not built".
@@ -133,7 +147,8 @@ TEST(Rdma, Present) {
   CKC_BEHAVIOUR("rdma.present", "K");
   CKC_REQUIRE(KnownConfig(), Config("CONFIG_CGROUP_RDMA"));
   ASSERT_OK_AND_ASSIGN(std::string cgroups, ReadFile("/proc/cgroups"));
-  EXPECT_NE(cgroups.find("\nrdma\t"), std::string::npos) << "/proc/cgroups lists rdma:\n" << cgroups;
+  EXPECT_NE(cgroups.find("\nrdma\t"), std::string::npos) << "/proc/cgroups lists rdma:\n"
+                                                         << cgroups;
   if (Cgroups().mode() == CgroupMode::kV2) {
     ASSERT_OK_AND_ASSIGN(std::string mount, Cgroups().V2Mount());
     ASSERT_OK_AND_ASSIGN(std::string listed, ReadFile(mount + "/cgroup.controllers"));
