@@ -34,8 +34,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--modes", default="v1,v2", help="comma list of v1, v2, hybrid")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="VMs at once")
     p.add_argument("--timeout", type=int, default=300, help="seconds per VM")
-    p.add_argument("--boot-timeout", type=int, default=120,
-                   help="seconds until the guest's init must run (else booted once more)")
+    p.add_argument("--boot-timeout", type=int, default=90,
+                   help="seconds until the guest's init must run (else booted again)")
+    p.add_argument("--boot-attempts", type=int, default=3,
+                   help="boots of a VM that dies or hangs before its init runs")
     p.add_argument("--append", default="", help="extra kernel command-line arguments")
     p.add_argument("--out", type=Path, default=Path("out/vm"), help="results directory")
     p.add_argument("--build", type=Path, default=None,
@@ -145,6 +147,7 @@ def make_config(args: argparse.Namespace) -> runner.RunConfig:
     return runner.RunConfig(
         kernels=chosen, modes=modes, payload=payload, modules=modules, out=args.out,
         jobs=args.jobs, timeout=args.timeout, boot_timeout=args.boot_timeout,
+        boot_attempts=args.boot_attempts,
         append=args.append.split(),
         accel=qemu.choose_accel(), memory_mib=args.memory, cpus=args.cpus, qemu=qemu_path)
 

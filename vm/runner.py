@@ -39,7 +39,8 @@ class RunConfig:
     out: Path
     jobs: int = 2
     timeout: int = 300
-    boot_timeout: int = 120   # until the init runs; a boot hung in emulation is retried once
+    boot_timeout: int = 90    # until the init runs; a boot that hangs is tried again
+    boot_attempts: int = 3    # boots of a VM that dies or hangs before its init runs
     append: list[str] = field(default_factory=list)
     accel: str = "tcg"
     memory_mib: int = 1024
@@ -224,27 +225,38 @@ def vm_timings(attempt: Attempt) -> dict[str, float]:
             "tests_s": max(0.0, attempt.total - ready), "total_s": attempt.total}
 
 
+def boot_with_retries(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: Progress,
+                      vms: Vms) -> tuple[Attempt, int, float]:
+    """(last attempt, attempts, seconds lost to failed boots). Boots that die or hang before
+    the init runs are tried again (TCG on a loaded host makes some kernels fault or stall
+    early, see vm/README.md); each failed console is kept as <vm>.attemptN.console.log."""
+    lost = 0.0
+    for attempts in range(1, max(1, cfg.boot_attempts) + 1):
+        attempt = boot_once(cfg, vcfg, name, progress, vms)
+        early = attempt.state in ("crash", "boot-hang") and "booted" not in attempt.marks
+        if not early or attempts == cfg.boot_attempts:
+            break
+        lost += attempt.total
+        vcfg.console_log.replace(vcfg.console_log.with_name(
+            f"{name}.attempt{attempts}.console.log"))
+        what = "died" if attempt.state == "crash" else "hung"
+        progress.say(name, f"{what} before init ran; booting again")
+    if attempt.state == "boot-hang":
+        attempt.state = "timeout"
+    return attempt, attempts, lost
+
+
 def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Progress,
            vms: Vms) -> dict[str, Any]:
-    """Boot the VM; one that dies or hangs before its init ran is booted once more (loaded TCG
-    hosts rarely make a boot fault or stall), the first console kept as
-    <vm>.attempt1.console.log."""
+    """Boot the VM (with retries of early deaths), then turn what came back into its results
+    file."""
     console = cfg.out / f"{job.name}.console.log"
     fd, serial_name = tempfile.mkstemp(prefix=f"ckc-{job.name}-", suffix=".serial")
     os.close(fd)
     serial = Path(serial_name)
     try:
         vcfg = vm_config(cfg, job, console, serial)
-        attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 1
-        lost = 0.0
-        if attempt.state in ("crash", "boot-hang") and "booted" not in attempt.marks:
-            lost = attempt.total
-            console.replace(cfg.out / f"{job.name}.attempt1.console.log")
-            what = "died" if attempt.state == "crash" else "hung"
-            progress.say(job.name, f"{what} before init ran; booting again")
-            attempt, attempts = boot_once(cfg, vcfg, job.name, progress, vms), 2
-        if attempt.state == "boot-hang":
-            attempt.state = "timeout"
+        attempt, attempts, lost = boot_with_retries(cfg, vcfg, job.name, progress, vms)
     finally:
         serial.unlink(missing_ok=True)
     tail = results.console_tail(console)
