@@ -222,6 +222,10 @@ Result<const Cgroup::Node*> Cgroup::NodeFor(std::string_view c) const {
   for (const auto& n : nodes_) {
     if (n.controller == v1) return &n;
   }
+  // A plain cgroup2 node has the core features (cgroup.freeze, device programs, perf_event).
+  for (const auto& n : nodes_) {
+    if (n.controller.empty() && V2Core(c)) return &n;
+  }
   return Failure("cgroup", relative_, fmt::format("the group was not made with {}", c));
 }
 

@@ -107,7 +107,9 @@ class CgroupDriver;  // cgroup_driver.h: the per-version implementation
 class Cgroup {
  public:
   // Creates <run parent>/<name> (name may contain '/') for `controllers` (v2 names).
-  // An empty controller list makes a plain node in the cgroup2 tree (perf_event, no knobs).
+  // An empty controller list makes a plain node in the cgroup2 tree: no controller knobs, but
+  // the v2 core features (cgroup.freeze, device programs, perf_event) answer to "freezer",
+  // "devices" and "perf_event" (so a hybrid machine can exercise both versions).
   [[nodiscard]] static Result<Cgroup> Create(const CgroupSystem& sys, std::string_view name,
                                              std::vector<std::string> controllers);
   // An existing group at `relative` (below each mount point), not owned.
