@@ -126,9 +126,10 @@ TEST(Io, BufferedWritesBypass) {
   // appear to be unthrottled at first"); cgroup-v2.rst "Writeback" (v2 attributes writeback to
   // the dirtying cgroup; v1 cannot).
   CKC_BEHAVIOUR("io.buffered-writes-bypass", "D");
-  CKC_REQUIRE(Root(), Controller("io"));
+  CKC_REQUIRE(Root(), Controller("io"), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(LoopDevice disk, MakeDisk());
-  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "iobuffered", {"io"}));
+  // cgroup-v2.rst "Writeback": attributing writeback needs both memory and io in the group.
+  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "iobuffered", {"io", "memory"}));
   constexpr uint64_t kLimit = 2 * kMiB;
   ASSERT_OK(cg.SetIoMax(disk.dev(), kCgroupUnlimited, kLimit));
   // The child dirties 4 MiB of the device's page cache and leaves; the writeback is then issued
