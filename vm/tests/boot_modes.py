@@ -27,6 +27,10 @@ class BootModes(unittest.TestCase):
             for (name, mode), run in runs.items():
                 with self.subTest(kernel=name, mode=mode):
                     self.assertEqual(run["vm"]["state"], "ok", run["vm"].get("console_tail"))
+                    # The guest's own document came back (not a synthesized one).
+                    self.assertTrue(run["run"]["id"], run["vm"].get("console_tail"))
+                    self.assertTrue(any(r["outcome"] in ("pass", "fail", "skip")
+                                        for r in run["results"]), run["vm"].get("console_tail"))
                     self.assertEqual(run["kernel"]["release"], release[name])
                     self.assertEqual(run["kernel"]["cgroup_mode"], mode)
                     self.assertEqual(run["machine"]["accel"], cfg.accel)
