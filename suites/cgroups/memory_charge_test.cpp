@@ -190,10 +190,11 @@ TEST(Memory, KmemAccounted) {
                          (void)ch.Send("start");
                          if (!ch.Expect("go").has_value()) return 1;
                          // Negative dentries: one dentry object each, charged to the group (dentry
-                         // cache is SLAB_ACCOUNT), and nothing to clean up afterwards.
+                         // cache is SLAB_ACCOUNT), and nothing to clean up afterwards. The
+                         // names are new per child: cached dentries stay charged to their maker.
                          struct stat st {};
                          for (int i = 0; i < 60000; ++i)
-                           ::stat(fmt::format("{}/absent-{}", dir, i).c_str(), &st);
+                           ::stat(fmt::format("{}/absent-{}-{}", dir, ::getpid(), i).c_str(), &st);
                          (void)ch.Send("done");
                          return ch.Expect("exit").has_value() ? 0 : 1;
                        }));
