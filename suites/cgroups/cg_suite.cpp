@@ -2,15 +2,18 @@
 
 #include "cgroup_swap.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace ckc::test {
 
@@ -133,6 +136,19 @@ bool TouchAnon(size_t bytes) {
   auto* c = static_cast<volatile char*>(p);
   for (size_t i = 0; i < bytes; i += 4096) c[i] = 1;
   return true;
+}
+
+int ReadThroughCache(const std::string& path, off_t offset, size_t len) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  std::vector<char> buf(kMiB);
+  int err = 0;
+  for (size_t done = 0; done < len && err == 0; done += buf.size()) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), offset + static_cast<off_t>(done));
+    if (n <= 0) err = n < 0 ? errno : EIO;
+  }
+  ::close(fd);
+  return err;
 }
 
 void AllocateForever() {

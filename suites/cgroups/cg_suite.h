@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include <sys/types.h>
+
 #include "cgroups.h"
 #include "ckc_test.h"
 
@@ -42,6 +44,9 @@ Result<ChildResult> RunIn(const Cgroup& cg, const std::function<int(Channel&)>& 
 
 // In a child: maps and touches `bytes` of anonymous memory (kept mapped); false on failure.
 bool TouchAnon(size_t bytes);
+// In a child: reads `len` bytes at `offset` of `path` through the page cache (so the pages are
+// charged to the reader's group); 0 or an errno.
+int ReadThroughCache(const std::string& path, off_t offset, size_t len);
 // In a child: allocates and touches 1 MiB after 1 MiB until it is killed.
 [[noreturn]] void AllocateForever();
 // Burns CPU on the calling thread until `wall` has passed.

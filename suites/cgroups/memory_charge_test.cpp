@@ -16,19 +16,6 @@
 namespace ckc::test {
 namespace {
 
-int ReadRange(const std::string& path, off_t offset, size_t len) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  std::vector<char> buf(kMiB);
-  int err = 0;
-  for (size_t done = 0; done < len && !err; done += buf.size()) {
-    if (::pread(fd, buf.data(), buf.size(), offset + static_cast<off_t>(done)) <= 0)
-      err = errno ? errno : EIO;
-  }
-  ::close(fd);
-  return err;
-}
-
 TEST(Memory, OomDisableFreezes) {
   // Source: D "Avoiding the OOM killer" (oom-notifier: processes frozen, notification sent,
   // limits raised, unfrozen); cgroup-v1/memory.rst 10 "OOM Control" and 9 cgroup.event_control.
@@ -125,7 +112,8 @@ TEST(Memory, SharedPageFirstCharge) {
   ASSERT_OK_AND_ASSIGN(Cgroup a, Cgroup::Create(Cgroups(), "first", {"memory"}));
   ASSERT_OK_AND_ASSIGN(Cgroup b, Cgroup::Create(Cgroups(), "second", {"memory"}));
   auto reader = [&](Channel& ch) {
-    if (int err = ReadRange(loop.path(), 16 * kMiB, 16 * kMiB)) return Report(ch, ErrnoName(err));
+    if (int err = ReadThroughCache(loop.path(), 16 * kMiB, 16 * kMiB))
+      return Report(ch, ErrnoName(err));
     return 0;
   };
   ASSERT_OK_AND_ASSIGN(ChildResult ra, RunIn(a, reader));

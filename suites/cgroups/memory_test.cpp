@@ -16,25 +16,6 @@
 namespace ckc::test {
 namespace {
 
-// Reads `len` bytes at `offset` of `path` through the page cache (so the pages are charged to
-// the reader's group); returns errno or 0.
-int ReadThroughCache(const std::string& path, off_t offset, size_t len) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  std::vector<char> buf(kMiB);
-  for (size_t done = 0; done < len;) {
-    ssize_t n = ::pread(fd, buf.data(), buf.size(), offset + static_cast<off_t>(done));
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      return err;
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  return 0;
-}
-
 // memory max plus no swap: v1 memsw = limit; without swap accounting a machine without swap
 // needs no memsw (nothing can be swapped).
 void LimitNoSwap(const Cgroup& cg, uint64_t bytes) {
