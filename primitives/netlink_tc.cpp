@@ -5,6 +5,7 @@
 #include <netlink/route/class.h>
 #include <netlink/route/classifier.h>
 #include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/htb.h>
 #include <netlink/route/qdisc/prio.h>
 #include <netlink/route/tc.h>
 
@@ -40,6 +41,44 @@ Status AddPrioQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t majo
   }
   if (int err = rtnl_qdisc_add(nl.get(), q.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
     return std::unexpected(NlError(err, "rtnl_qdisc_add", fmt::format("{} prio {}:", dev, major)));
+  }
+  return {};
+}
+
+Status AddHtbQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t major,
+                   uint32_t default_minor) {
+  CKC_TRY(ifindex, IfIndex(nl, dev));
+  std::unique_ptr<rtnl_qdisc, decltype(&rtnl_qdisc_put)> q(rtnl_qdisc_alloc(), &rtnl_qdisc_put);
+  if (!q) return Failure("rtnl_qdisc_alloc", dev, "out of memory");
+  rtnl_tc_set_ifindex(TC_CAST(q.get()), ifindex);
+  rtnl_tc_set_parent(TC_CAST(q.get()), TC_H_ROOT);
+  rtnl_tc_set_handle(TC_CAST(q.get()), TC_HANDLE(major, 0));
+  if (int err = rtnl_tc_set_kind(TC_CAST(q.get()), "htb"); err < 0) {
+    return std::unexpected(NlError(err, "rtnl_tc_set_kind", "htb"));
+  }
+  rtnl_htb_set_defcls(q.get(), default_minor);
+  if (int err = rtnl_qdisc_add(nl.get(), q.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
+    return std::unexpected(NlError(err, "rtnl_qdisc_add", fmt::format("{} htb {}:", dev, major)));
+  }
+  return {};
+}
+
+Status AddHtbClass(const NetlinkSocket& nl, std::string_view dev, uint32_t major, uint32_t minor,
+                   uint32_t rate) {
+  CKC_TRY(ifindex, IfIndex(nl, dev));
+  std::unique_ptr<rtnl_class, decltype(&rtnl_class_put)> c(rtnl_class_alloc(), &rtnl_class_put);
+  if (!c) return Failure("rtnl_class_alloc", dev, "out of memory");
+  rtnl_tc_set_ifindex(TC_CAST(c.get()), ifindex);
+  rtnl_tc_set_parent(TC_CAST(c.get()), TC_HANDLE(major, 0));
+  rtnl_tc_set_handle(TC_CAST(c.get()), TC_HANDLE(major, minor));
+  if (int err = rtnl_tc_set_kind(TC_CAST(c.get()), "htb"); err < 0) {
+    return std::unexpected(NlError(err, "rtnl_tc_set_kind", "htb"));
+  }
+  rtnl_htb_set_rate(c.get(), rate);
+  rtnl_htb_set_ceil(c.get(), rate);
+  if (int err = rtnl_class_add(nl.get(), c.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
+    return std::unexpected(
+        NlError(err, "rtnl_class_add", fmt::format("{} htb {}:{}", dev, major, minor)));
   }
   return {};
 }

@@ -1,9 +1,11 @@
-// Traffic control through libnl-route-3 (no hand-written netlink): a prio qdisc, a cls_cgroup
-// filter that classifies by the sender's net_cls.classid, and per-class packet counters.
+// Traffic control through libnl-route-3 (no hand-written netlink): prio or htb qdiscs, htb
+// classes, a cls_cgroup filter that classifies by the sender's net_cls.classid, and per-class
+// packet counters.
 //
-//   CKC_CHECK(AddPrioQdisc(nl, "ckc0", 1));           // 1: prio, bands 1:1 1:2 1:3, default map
-//   CKC_CHECK(AddCgroupFilter(nl, "ckc0", 1));        // on parent 1:
-//   CKC_TRY(n, ClassPackets(nl, "ckc0", 1, 3));       // packets sent through class 1:3
+//   CKC_CHECK(AddHtbQdisc(nl, "ckc0", 1, 2));         // 1: htb, unclassified traffic -> 1:2
+//   CKC_CHECK(AddHtbClass(nl, "ckc0", 1, 2, 1 << 30));  CKC_CHECK(AddHtbClass(nl, "ckc0", 1, 3,
+//   ...)); CKC_CHECK(AddCgroupFilter(nl, "ckc0", 1));        // on parent 1: CKC_TRY(n,
+//   ClassPackets(nl, "ckc0", 1, 3));       // packets sent through class 1:3
 //
 // Everything belongs to the device: deleting the link (or its namespace) removes it.
 #pragma once
@@ -21,6 +23,12 @@ inline constexpr uint8_t kPrioDefaultMap[16] = {1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1,
 
 // A root prio qdisc <major>: with 3 bands and the default priomap on `dev`.
 [[nodiscard]] Status AddPrioQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t major);
+// A root htb qdisc <major>: whose unclassified traffic goes to class <major>:<default_minor>.
+[[nodiscard]] Status AddHtbQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t major,
+                                 uint32_t default_minor);
+// An htb class <major>:<minor> with `rate` (and ceil) in bytes per second.
+[[nodiscard]] Status AddHtbClass(const NetlinkSocket& nl, std::string_view dev, uint32_t major,
+                                 uint32_t minor, uint32_t rate);
 // A cls_cgroup filter on parent <major>: (all protocols): packets of tasks whose net_cls.classid
 // names a class of that qdisc go to that class.
 [[nodiscard]] Status AddCgroupFilter(const NetlinkSocket& nl, std::string_view dev, uint32_t major);

@@ -44,8 +44,7 @@ TEST(NetCls, Classid) {
   // classes have to be matched with tc"); cgroup-v1/net_cls.rst (tc filter ... cgroup).
   CKC_BEHAVIOUR("netcls.classid", "D");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("net_cls", 1, "v2-has-no-net_cls"),
-              Config("CONFIG_NET_CLS_CGROUP"), Config("CONFIG_NET_SCH_PRIO"),
-              Config("CONFIG_VETH"));
+              Config("CONFIG_NET_CLS_CGROUP"), Config("CONFIG_NET_SCH_HTB"), Config("CONFIG_VETH"));
   // The device and its qdisc live in a scratch namespace.
   ASSERT_OK_AND_ASSIGN(Netns ns, Netns::Create());
   ASSERT_OK_AND_ASSIGN(NetlinkSocket nl, NetlinkSocket::OpenIn(ns));
@@ -53,7 +52,10 @@ TEST(NetCls, Classid) {
   ASSERT_OK(nl.SetUp("ckc1"));
   ASSERT_OK(nl.SetUp("ckc0"));
   ASSERT_OK(nl.AddAddress("ckc0", "10.201.0.1", 24));
-  ASSERT_OK(AddPrioQdisc(nl, "ckc0", 1));
+  // htb 1: sends unclassified traffic to 1:2; the filter sends the group's to its classid 1:3.
+  ASSERT_OK(AddHtbQdisc(nl, "ckc0", 1, 2));
+  ASSERT_OK(AddHtbClass(nl, "ckc0", 1, 2, 1u << 30));
+  ASSERT_OK(AddHtbClass(nl, "ckc0", 1, 3, 1u << 30));
   ASSERT_OK(AddCgroupFilter(nl, "ckc0", 1));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "netcls", {"net_cls"}));
   ASSERT_OK(cg.Write("net_cls", "net_cls.classid", "0x10003"));  // class 1:3
@@ -80,7 +82,7 @@ TEST(NetCls, Classid) {
       b3, m3, a3, b2, m2, a2, in_group.reports.at(0), outside.reports.at(0));
   EXPECT_GE(m3 - b3, 20u) << "the group's packets (classid 1:3) are classified into 1:3: " << seen;
   EXPECT_LT(a3 - m3, 5u) << "packets from outside the group are not: " << seen;
-  EXPECT_GE(a2 - m2, 20u) << "packets from outside the group take the priomap's band 1:2: " << seen;
+  EXPECT_GE(a2 - m2, 20u) << "packets from outside the group go to the default class 1:2: " << seen;
 }
 
 // Outgoing UDP datagrams to `port` with skb->priority `priority` seen by `sock` (a packet socket
