@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fd.h"
@@ -119,7 +120,13 @@ class Cgroup {
   [[nodiscard]] Result<Cgroup> CreateChild(std::string_view name) const;
 
   Cgroup() = default;
-  Cgroup(Cgroup&&) noexcept = default;
+  // A moved-from Cgroup owns nothing.
+  Cgroup(Cgroup&& other) noexcept
+      : sys_(std::move(other.sys_)),
+        relative_(std::move(other.relative_)),
+        controllers_(std::move(other.controllers_)),
+        nodes_(std::move(other.nodes_)),
+        owned_(std::exchange(other.owned_, false)) {}
   Cgroup& operator=(Cgroup&& other) noexcept;
   Cgroup(const Cgroup&) = delete;
   Cgroup& operator=(const Cgroup&) = delete;
