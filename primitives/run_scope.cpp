@@ -1,6 +1,7 @@
 #include "run_scope.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -62,8 +63,14 @@ Result<RunScope*> RunScope::Open() {
     run->dir_ = fmt::format("{}/ckc-{}", base, run->id_);
     if (::mkdir(run->dir_.c_str(), 0700) != 0) return ErrnoError("mkdir", run->dir_);
     CKC_TRY(lock, OpenFile(run->dir_ + "/lock", O_RDWR | O_CREAT, 0600));
-    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
-      return ErrnoError("flock", run->dir_ + "/lock");
+    // A POSIX record lock, not flock(): it belongs to this process alone, so a child that
+    // outlives the run (a task frozen in a v1 freezer cannot die) does not keep the run "alive"
+    // and out of the sweep that would thaw and kill it.
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (::fcntl(lock.get(), F_SETLK, &fl) != 0)
+      return ErrnoError("fcntl(F_SETLK)", run->dir_ + "/lock");
     run->lock_ = std::move(lock);
     ::setenv("CKC_RUN_ID", run->id_.c_str(), 1);
   }
@@ -91,10 +98,17 @@ void RunScope::Close() {
 
 bool RunIsAlive(const std::string& id) {
   std::string lock = fmt::format("{}/ckc-{}/lock", RunStateBase(), id);
+  // Closing any descriptor of the lock file drops this process's own POSIX lock: never open
+  // our own.
+  if (g_current && g_current->id() == id) return true;
   auto fd = OpenFile(lock, O_RDWR);
   if (!fd) return false;
-  if (::flock(fd->get(), LOCK_EX | LOCK_NB) == 0) return false;
-  return errno == EWOULDBLOCK;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd->get(), F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) return true;
+  // Runs opened by binaries built before the POSIX lock hold a flock() instead.
+  return ::flock(fd->get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
 }
 
 Status RemoveCgroupTree(const std::string& path) {

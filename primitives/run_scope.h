@@ -1,6 +1,7 @@
 // RunScope: everything a run creates on the host sits under one run-scoped name, ckc-<run id>:
 // its state directory ($TMPDIR/ckc.<uid>/ckc-<id>) and a cgroup ckc-<id> at the top of each
-// cgroup hierarchy it uses. The process that opens a run holds a lock on its state directory;
+// cgroup hierarchy it uses. The process that opens a run holds a POSIX lock (not inherited by
+// its children) on its state directory;
 // a run whose lock nobody holds is dead, and SweepDeadRuns() removes what it left.
 //
 //   CKC_TRY(run, RunScope::Open());        // joins $CKC_RUN_ID if set, else starts a run
