@@ -165,13 +165,9 @@ TEST(Cgroup, V2NoInternalProcesses) {
   CKC_REQUIRE(Root(), V2DomainController());
   std::string ctl = *FirstV2DomainController();
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "internal", {ctl}));
-  ASSERT_OK_AND_ASSIGN(Cgroup leaf, cg.CreateChild("leaf"));
   ASSERT_OK_AND_ASSIGN(std::string dir, cg.Dir(ctl));
   ASSERT_OK_AND_ASSIGN(
       InGroup c, StartIn(cg, [](Channel& ch) { return ch.Expect("exit").has_value() ? 0 : 1; }));
-  // Enabling is refused while the group has a member (the child's subtree may already have it
-  // from CreateChild, so disable first: that is always allowed).
-  ASSERT_OK(WriteFile(dir + "/cgroup.subtree_control", "-" + ctl));
   auto st = WriteFile(dir + "/cgroup.subtree_control", "+" + ctl);
   EXPECT_THAT(st, FailsWith(EBUSY)) << "enabling " << ctl << " in a group with a process";
   ASSERT_OK(c.ch.Send("exit"));
@@ -180,6 +176,10 @@ TEST(Cgroup, V2NoInternalProcesses) {
   EXPECT_TRUE(Eventually(
       [&] { return WriteFile(dir + "/cgroup.subtree_control", "+" + ctl).has_value(); }, 5s))
       << "enabling " << ctl << " once the group is empty";
+  // And the other way round: a group that distributes a domain controller takes no process.
+  auto joined = SpawnIn(cg, [] { return 0; });
+  EXPECT_THAT(joined, FailsWith(EBUSY))
+      << "starting a process in a group with +" << ctl << " in its subtree_control";
 }
 
 TEST(Pids, MaxFailsForkWithEagain) {

@@ -12,6 +12,7 @@
 
 #include "cg_suite.h"
 #include "loopdev.h"
+#include "mounts.h"
 
 namespace ckc::test {
 namespace {
@@ -173,18 +174,25 @@ TEST(Memory, KmemAccounted) {
   CKC_BEHAVIOUR("mem.kmem-accounted", "D");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "kmem", {"memory"}));
-  std::string dir = TestDir();
+  std::string dir = TestDir() + "/files";
+  ASSERT_OK(MakeDirs(dir, 0755));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [&](Channel& ch) {
                          (void)ch.Send("start");
                          if (!ch.Expect("go").has_value()) return 1;
-                         // Negative dentries: one dentry object each, charged to the group (dentry
-                         // cache is SLAB_ACCOUNT), and nothing to clean up afterwards. The
-                         // names are new per child: cached dentries stay charged to their maker.
-                         struct stat st {};
-                         for (int i = 0; i < 60000; ++i)
-                           ::stat(fmt::format("{}/absent-{}-{}", dir, ::getpid(), i).c_str(), &st);
+                         // Empty files: an inode and a dentry each, both from SLAB_ACCOUNT caches,
+                         // no data pages. (Negative dentries would not do: tmpfs, where a VM's run
+                         // directory lives, drops them.)
+                         for (int i = 0; i < 5000; ++i) {
+                           int fd = ::open(fmt::format("{}/f{}", dir, i).c_str(),
+                                           O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+                           if (fd < 0) return ReportErrno(ch, "open");
+                           ::close(fd);
+                         }
                          (void)ch.Send("done");
-                         return ch.Expect("exit").has_value() ? 0 : 1;
+                         if (!ch.Expect("exit").has_value()) return 1;
+                         for (int i = 0; i < 5000; ++i)
+                           ::unlink(fmt::format("{}/f{}", dir, i).c_str());
+                         return 0;
                        }));
   ASSERT_OK(c.ch.Expect("start", 10s));
   auto before = KernelMemory(cg);
@@ -193,9 +201,9 @@ TEST(Memory, KmemAccounted) {
   ASSERT_OK(c.ch.Expect("done", 30s));
   ASSERT_OK_AND_ASSIGN(uint64_t after, KernelMemory(cg));
   ASSERT_OK(c.ch.Send("exit"));
-  EXPECT_GE(after - *before, 4 * kMiB)
-      << "60000 dentries (~192 bytes each) charged as kernel memory: " << *before << " -> "
-      << after;
+  EXPECT_GE(after - *before, 2 * kMiB)
+      << "5000 new files (an inode of ~0.7-1 KiB and a dentry each) charged as kernel memory: "
+      << *before << " -> " << after;
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
   EXPECT_TRUE(st.Exited(0)) << st.Describe();
 }
