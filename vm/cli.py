@@ -85,7 +85,8 @@ def find_payload(args: argparse.Namespace) -> initramfs.Payload:
     benches = {}
     if args.bench:
         benches = {f"bench-{n}": p for n, p in discover(build, "bench/ckc-bench-*",
-                                                          "ckc-bench-").items()}
+                                                          "ckc-bench-").items()
+                   if not n.endswith("-test")}  # the bench harness's own unit tests
     helpers = [p for name, p in discover(build, "suites/ckc-*", "").items()
                if not name.startswith("ckc-suite-") and name not in HOST_ONLY]
     return initramfs.Payload(suites=suites, benches=benches, helpers=helpers)

@@ -205,6 +205,9 @@ def run_document(ident: VmIdentity, stream: SerialStream, vm: VmOutcome,
     lost = any(r["outcome"] in ("crash", "timeout") for r in results)
     doc["vm"] = {"kernel": ident.kernel, "mode": ident.mode, "append": ident.append,
                  "state": vm.state, "timings": {k: round(v, 2) for k, v in timings.items()}}
+    doc["vm"]["binaries"] = {name: {"status": f.status, "timed_out": f.timed_out,
+                                    "results": f.doc is not None}
+                             for name, f in stream.files.items()}
     if lost or vm.state != "ok":
         doc["vm"]["console_tail"] = vm.console_tail
     return doc
