@@ -374,6 +374,10 @@ int RunRounds(std::string_view binary) {
         std::fprintf(stderr, "%s: not run\n", c.name.c_str());
       }
     }
+    // The figures so far, so that a run killed mid-way still leaves its finished rounds.
+    if (!g_options.json_path.empty() && g_options.json_path != "-" && round + 1 < rounds) {
+      (void)WriteJson(col, Assemble(col));
+    }
     if (g_options.mode == Mode::kFull || rounds > 3) {
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::fprintf(stderr, "%.*s: round %d/%d done, %.0f s elapsed, ~%.0f s left\n",
