@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -106,9 +105,7 @@ bool RunIsAlive(const std::string& id) {
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
-  if (::fcntl(fd->get(), F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) return true;
-  // Runs opened by binaries built before the POSIX lock hold a flock() instead.
-  return ::flock(fd->get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  return ::fcntl(fd->get(), F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
 Status RemoveCgroupTree(const std::string& path) {
