@@ -226,13 +226,14 @@ def vm_timings(attempt: Attempt) -> dict[str, float]:
 
 def boot_with_retries(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: Progress,
                       vms: Vms) -> tuple[Attempt, int, float]:
-    """(last attempt, attempts, seconds lost to failed boots). Boots that die or hang before
-    the init runs are tried again (TCG on a loaded host makes some kernels fault or stall
+    """(last attempt, attempts, seconds lost to failed boots). Boots that die before the
+    first binary runs, or hang before the init runs, are tried again (TCG on a loaded host makes some kernels fault or stall
     early, see vm/README.md); each failed console is kept as <vm>.attemptN.console.log."""
     lost = 0.0
     for attempts in range(1, max(1, cfg.boot_attempts) + 1):
         attempt = boot_once(cfg, vcfg, name, progress, vms)
-        early = attempt.state in ("crash", "boot-hang") and "booted" not in attempt.marks
+        # Before the first binary ran only the kernel and the init script were at work.
+        early = attempt.state in ("crash", "boot-hang") and "ready" not in attempt.marks
         if not early or attempts == cfg.boot_attempts:
             break
         lost += attempt.total

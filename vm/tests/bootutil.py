@@ -9,9 +9,10 @@ from pathlib import Path
 from vm import initramfs, kernels, qemu, runner
 
 REPO = Path(__file__).resolve().parents[2]
-# Two stable releases with both package layouts (boot/ + lib/modules, and usr/lib/modules with
-# xz-compressed modules); sid is left to the matrix run since it moves.
-BOOT_KERNELS = os.environ.get("CKC_VM_TEST_KERNELS", "bookworm,trixie").split(",")
+# Both package layouts: boot/ + lib/modules (bookworm), and sid's split linux-binary/-modules
+# packages under usr/lib/modules with xz-compressed modules. trixie is left to the matrix run:
+# its 6.12 kernel faults now and then under TCG (vm/README.md).
+BOOT_KERNELS = os.environ.get("CKC_VM_TEST_KERNELS", "bookworm,sid").split(",")
 
 
 def build_dir() -> Path:
