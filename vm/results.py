@@ -16,6 +16,7 @@ from typing import Any
 SCHEMA = 1
 TAIL_LINES = 40
 TAIL_CHARS = 4000
+RUNNING = -1  # exit status of a file sent while its binary was still running
 
 
 @dataclass
@@ -54,12 +55,17 @@ def parse_serial(text: str) -> SerialStream:
         words = line.split()
         if line == "CKC-DONE":
             stream.done = True
-        elif len(words) == 4 and words[0] in ("CKC-FILE", "CKC-NOFILE"):
-            shipped = Shipped(words[1], _int(words[2]), words[3] == "1")
-            stream.files[shipped.name] = shipped
-            current, chunks = (shipped, []) if words[0] == "CKC-FILE" else (None, [])
+        elif len(words) == 4 and words[0] == "CKC-NOFILE":
+            stream.files[words[1]] = Shipped(words[1], _int(words[2]), words[3] == "1")
+            current = None
+        elif len(words) == 4 and words[0] == "CKC-FILE":
+            current, chunks = Shipped(words[1], _int(words[2]), words[3] == "1"), []
         elif words[:1] == ["CKC-END"] and current is not None:
+            # A later complete frame replaces an earlier one (the guest resends the file while
+            # the binary runs); a frame cut short by a dying VM replaces nothing.
             current.doc = _decode("".join(chunks))
+            if current.doc is not None or current.name not in stream.files:
+                stream.files[current.name] = current
             current = None
         elif current is not None:
             chunks.append(line)
@@ -116,7 +122,8 @@ def suite_results(suite: str, listed: list[str], shipped: Shipped | None,
     got: list[dict[str, Any]] = []
     if shipped is not None and shipped.doc is not None:
         got = [dict(r) for r in shipped.doc.get("results", [])]
-    timed_out = shipped.timed_out if shipped is not None else vm.state == "timeout"
+    running = shipped is None or shipped.status == RUNNING  # the VM ended mid-binary
+    timed_out = vm.state == "timeout" if running else shipped.timed_out
     if timed_out:
         for entry in got:
             # The binary records a test as `crash` when it starts; if the time limit killed it
@@ -136,7 +143,9 @@ def suite_results(suite: str, listed: list[str], shipped: Shipped | None,
 
 
 def _why(suite: str, shipped: Shipped | None, vm: VmOutcome) -> str:
-    if shipped is None:
+    if shipped is not None and shipped.status == RUNNING:
+        head = f"the VM ended ({vm.state}) while {suite} was running"
+    elif shipped is None:
         head = {"timeout": f"VM time limit reached before {suite} reported",
                 "crash": f"VM ended before {suite} reported"}.get(vm.state,
                                                                  f"{suite} sent no results")

@@ -240,7 +240,7 @@ def boot_with_retries(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: 
         vcfg.console_log.replace(vcfg.console_log.with_name(
             f"{name}.attempt{attempts}.console.log"))
         what = "died" if attempt.state == "crash" else "hung"
-        progress.say(name, f"{what} before init ran; booting again")
+        progress.say(name, f"{what} before its first binary ran; booting again")
     if attempt.state == "boot-hang":
         attempt.state = "timeout"
     return attempt, attempts, lost

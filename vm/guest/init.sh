@@ -5,7 +5,7 @@
 # sets up zram swap and loop devices, runs every suite in /ckc/suites.list within the time
 # budget ckc.timeout= (shared: each binary gets what the earlier ones left) and
 # sends each results file to the host over the second serial port (/dev/ttyS1), framed as
-#   CKC-FILE <name> <exit status> <timed out 0|1>
+#   CKC-FILE <name> <exit status, -1 while still running> <timed out 0|1>
 #   <base64 of the gzipped file>
 #   CKC-END <name>
 # then CKC-DONE, and powers off. Console (ttyS0) gets the progress lines the host watches.
@@ -113,6 +113,20 @@ ship() { # name status timed_out file
 	fi
 }
 
+stream_while_running() { # pid name file
+	# Send the results file each time the binary rewrites it (status -1: still running), so
+	# a kernel that dies mid-suite still leaves every finished test on the host.
+	last=""
+	while kill -0 "$1" 2>/dev/null; do
+		sleep 1
+		[ -f "$3" ] || continue
+		sum=$(md5sum < "$3")
+		[ "$sum" = "$last" ] && continue
+		last=$sum
+		ship "$2" -1 0 "$3"
+	done
+}
+
 run_list() { # list kind
 	[ -f "$1" ] || return 0
 	while read -r name bin; do
@@ -133,7 +147,9 @@ run_list() { # list kind
 		fi
 		say "running $name"
 		(cd /tmp && CKC_MACHINE_ACCEL=$ACCEL timeout "$left" "$bin" "$arg1" ${arg2:+"$arg2"}) \
-			< /dev/null
+			< /dev/null &
+		stream_while_running $! "$name" "$out"
+		wait $!
 		status=$?
 		timed_out=0
 		[ $(($(date +%s) - start)) -ge "$left" ] && timed_out=1

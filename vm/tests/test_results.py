@@ -40,9 +40,9 @@ class Serial(unittest.TestCase):
         self.assertTrue(stream.done)
         self.assertEqual(stream.files["ns"].doc["results"][0]["test"], "Pid.A")
 
-    def test_cut_short_payload_has_no_doc(self):
+    def test_cut_short_payload_is_not_a_file(self):
         stream = results.parse_serial(frame("ns", doc(), cut=True))
-        self.assertIsNone(stream.files["ns"].doc)
+        self.assertNotIn("ns", stream.files)
         self.assertFalse(stream.done)
 
     def test_nofile(self):
@@ -124,3 +124,31 @@ class TestList(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Streaming(unittest.TestCase):
+    def test_kernel_death_mid_suite_keeps_finished_tests(self):
+        text = (frame("ns", doc(entry("Pid.A", "pass")), status=-1)
+                + frame("ns", doc(entry("Pid.A", "pass"), entry("Pid.B", "crash")), status=-1)
+                + frame("ns", doc(), status=-1, cut=True))
+        stream = results.parse_serial(text)
+        out = results.run_document(IDENT, stream, results.VmOutcome("crash", "Oops"), {})
+        outcomes = {r["test"]: r["outcome"] for r in out["results"]}
+        self.assertEqual(outcomes, {"Pid.A": "pass", "Pid.B": "crash", "Pid.C": "crash"})
+        missing = [r for r in out["results"] if r["test"] == "Pid.C"][0]
+        self.assertIn("while ns was running", missing["details"])
+
+    def test_host_timeout_mid_suite_is_timeout(self):
+        stream = results.parse_serial(frame("ns", doc(entry("Pid.A", "pass"),
+                                                      entry("Pid.B", "crash")), status=-1))
+        out = results.run_document(IDENT, stream, results.VmOutcome("timeout", ""), {})
+        outcomes = {r["test"]: r["outcome"] for r in out["results"]}
+        self.assertEqual(outcomes, {"Pid.A": "pass", "Pid.B": "timeout", "Pid.C": "timeout"})
+
+    def test_final_frame_wins(self):
+        text = (frame("ns", doc(entry("Pid.A", "crash")), status=-1)
+                + frame("ns", doc(*(entry(t, "pass") for t in LISTED)), status=0)
+                + "CKC-DONE\n")
+        out = results.run_document(IDENT, results.parse_serial(text),
+                                   results.VmOutcome("ok", ""), {})
+        self.assertEqual({r["outcome"] for r in out["results"]}, {"pass"})
