@@ -25,6 +25,7 @@ from vm.kernels import Kernel, cache_root
 POLL_S = 0.25
 BOOT_MARK = b"ckc-init: booted"
 READY_MARK = b"ckc-init: running"
+DONE_MARK = b"CKC-DONE"
 
 
 Log = Callable[[str], None]
@@ -149,7 +150,7 @@ def vm_config(cfg: RunConfig, job: VmJob, console: Path, serial: Path) -> qemu.V
                          suite_timeout=suite_timeout(cfg), append=cfg.append)
 
 
-def watch(proc: subprocess.Popen[bytes], console: Path, limits: tuple[float, float],
+def watch(proc: subprocess.Popen[bytes], vcfg: qemu.VmConfig, limits: tuple[float, float],
           name: str, progress: Progress, vms: Vms) -> tuple[str, dict[str, float]]:
     """Wait for the VM, reporting state changes. `limits` = (boot, total) deadlines. Returns
     ('exited'|'boot-hang'|'timeout', marks): seconds from start until the init ran ("booted")
@@ -157,7 +158,13 @@ def watch(proc: subprocess.Popen[bytes], console: Path, limits: tuple[float, flo
     start, marks, state = time.monotonic(), {}, ""
     while True:
         exited = proc.poll() is not None
-        text = _read(console)
+        text = _read(vcfg.console_log)
+        if "done" not in marks and DONE_MARK in _read(vcfg.results_log):
+            marks["done"] = time.monotonic() - start
+        if not exited and "done" in marks and time.monotonic() - start > marks["done"] + 15:
+            # Everything was sent; a guest that then fails to power off is not waited for.
+            _kill(proc)
+            exited = True
         for key, mark in (("booted", BOOT_MARK), ("ready", READY_MARK)):
             if key not in marks and mark in text:
                 marks[key] = time.monotonic() - start
@@ -204,7 +211,7 @@ def boot_once(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: Progress
         proc = vms.start(qemu.build_argv(vcfg, cfg.qemu), stderr)
         try:
             limits = (start + min(cfg.boot_timeout, cfg.timeout), start + cfg.timeout)
-            state, marks = watch(proc, vcfg.console_log, limits, name, progress, vms)
+            state, marks = watch(proc, vcfg, limits, name, progress, vms)
         finally:
             _kill(proc)
             vms.forget(proc)

@@ -118,7 +118,7 @@ stream_while_running() { # pid name file
 	# a kernel that dies mid-suite still leaves every finished test on the host.
 	last=""
 	while kill -0 "$1" 2>/dev/null; do
-		sleep 1
+		sleep 0.5
 		[ -f "$3" ] || continue
 		sum=$(md5sum < "$3")
 		[ "$sum" = "$last" ] && continue
