@@ -130,8 +130,7 @@ def guard(build_dir: Path, work: Path, step: str) -> list[dict]:
 def run_host(args: argparse.Namespace, out_file: Path) -> int:
     binaries = suite_binaries(args.build, args.suites)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with tempfile.TemporaryDirectory(prefix="ckc-host-") as tmp:
-        work = Path(tmp)
+    with hostrun.run_dir() as work:
         results = guard(args.build, work, "Snapshot")
         header = None
         for binary in binaries:

@@ -7,8 +7,12 @@ A suite binary rewrites its results file after every test and records the runnin
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -17,6 +21,23 @@ from pathlib import Path
 from typing import Any, Callable
 
 POLL_SECONDS = 0.25
+
+
+@contextlib.contextmanager
+def run_dir() -> "contextlib.Generator[Path, None, None]":
+    """A run-scoped work directory, $TMPDIR/ckc.<uid>/ckc-<id>, locked the way the suite
+    binaries lock theirs (a POSIX record lock on its `lock` file, primitives/run_scope.h): if
+    this process is killed, the next run's sweep sees the lock gone and removes the directory."""
+    base = Path(os.environ.get("TMPDIR") or "/tmp") / f"ckc.{os.geteuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    path = base / f"ckc-{secrets.token_hex(4)}"
+    path.mkdir(mode=0o700)
+    with open(path / "lock", "w", encoding="utf-8") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass
