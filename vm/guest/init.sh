@@ -103,6 +103,10 @@ setup_swap_and_loop() {
 	for i in 0 1 2 3 4 5 6 7; do
 		[ -e "/dev/loop$i" ] || mknod "/dev/loop$i" b 7 "$i" 2>/dev/null
 	done
+	# hugetlb.limit needs reserved huge pages; the host's are never touched, a VM's are ours.
+	if [ -w /proc/sys/vm/nr_hugepages ]; then
+		echo 8 > /proc/sys/vm/nr_hugepages || say "reserving huge pages failed"
+	fi
 }
 
 ship() { # name status timed_out file
