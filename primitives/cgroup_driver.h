@@ -55,5 +55,9 @@ class CgroupDriver {
 // "key value" lines.
 [[nodiscard]] std::map<std::string, uint64_t> ParseKeyed(std::string_view text);
 [[nodiscard]] Result<uint64_t> ParseU64(std::string_view text, std::string_view what);
+// memory.stat of either version: the versions name anon and file pages differently (v1 rss and
+// cache, v2 anon and file); the LRU list names are the same.
+[[nodiscard]] MemoryStat ParseMemoryStat(std::string_view text, const char* anon_key,
+                                         const char* file_key);
 
 }  // namespace ckc

@@ -60,15 +60,7 @@ class V1 final : public CgroupDriver {
 
   Result<MemoryStat> MemoryStats(const std::string& dir) const override {
     CKC_TRY(text, ReadKnob(dir, "memory.stat"));
-    MemoryStat s;
-    s.raw = ParseKeyed(text);
-    s.anon = s.raw["rss"];
-    s.file = s.raw["cache"];
-    s.active_anon = s.raw["active_anon"];
-    s.inactive_anon = s.raw["inactive_anon"];
-    s.active_file = s.raw["active_file"];
-    s.inactive_file = s.raw["inactive_file"];
-    return s;
+    return ParseMemoryStat(text, "rss", "cache");
   }
 
   Result<MemoryEvents> GetMemoryEvents(const std::string& dir) const override {

@@ -37,15 +37,7 @@ class V2 final : public CgroupDriver {
 
   Result<MemoryStat> MemoryStats(const std::string& dir) const override {
     CKC_TRY(text, ReadKnob(dir, "memory.stat"));
-    MemoryStat s;
-    s.raw = ParseKeyed(text);
-    s.anon = s.raw["anon"];
-    s.file = s.raw["file"];
-    s.active_anon = s.raw["active_anon"];
-    s.inactive_anon = s.raw["inactive_anon"];
-    s.active_file = s.raw["active_file"];
-    s.inactive_file = s.raw["inactive_file"];
-    return s;
+    return ParseMemoryStat(text, "anon", "file");
   }
 
   Result<MemoryEvents> GetMemoryEvents(const std::string& dir) const override {

@@ -109,6 +109,18 @@ std::map<std::string, uint64_t> ParseKeyed(std::string_view text) {
   return out;
 }
 
+MemoryStat ParseMemoryStat(std::string_view text, const char* anon_key, const char* file_key) {
+  MemoryStat s;
+  s.raw = ParseKeyed(text);
+  s.anon = s.raw[anon_key];
+  s.file = s.raw[file_key];
+  s.active_anon = s.raw["active_anon"];
+  s.inactive_anon = s.raw["inactive_anon"];
+  s.active_file = s.raw["active_file"];
+  s.inactive_file = s.raw["inactive_file"];
+  return s;
+}
+
 Result<uint64_t> ParseU64(std::string_view text, std::string_view what) {
   std::string t = Trimmed(std::string(text));
   if (t == "max") return kCgroupUnlimited;
