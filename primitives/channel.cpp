@@ -62,37 +62,44 @@ Status Channel::Expect(std::string_view expected, std::chrono::milliseconds time
   return {};
 }
 
-Status Channel::SendFd(int fd, std::string_view tag) {
-  iovec iov{const_cast<char*>(tag.data()), tag.size()};
+namespace {
+// A message with room for one file descriptor (SCM_RIGHTS); `msg` points into the object, so it
+// neither copies nor moves.
+struct FdMessage {
+  FdMessage(void* data, size_t size) : iov{data, size} {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+
+  iovec iov;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+};
+}  // namespace
+
+Status Channel::SendFd(int fd, std::string_view tag) {
+  FdMessage m(const_cast<char*>(tag.data()), tag.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (::sendmsg(Mine(), &msg, MSG_NOSIGNAL) < 0) return ErrnoError("sendmsg", "channel fd");
+  if (::sendmsg(Mine(), &m.msg, MSG_NOSIGNAL) < 0) return ErrnoError("sendmsg", "channel fd");
   return {};
 }
 
 Result<UniqueFd> Channel::RecvFd(std::chrono::milliseconds timeout) {
   CKC_CHECK(WaitReadable(Mine(), timeout));
   char tag[256];
-  iovec iov{tag, sizeof tag};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = ::recvmsg(Mine(), &msg, MSG_CMSG_CLOEXEC);
+  FdMessage m(tag, sizeof tag);
+  ssize_t n = ::recvmsg(Mine(), &m.msg, MSG_CMSG_CLOEXEC);
   if (n < 0) return ErrnoError("recvmsg", "channel fd");
   if (n == 0) return Failure("recvmsg", "channel fd", "peer closed its end");
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
   if (c == nullptr || c->cmsg_type != SCM_RIGHTS) {
     return Failure("recvmsg", "channel fd", "message carried no file descriptor");
   }
