@@ -1,5 +1,7 @@
 #include "capabilities.h"
 
+#include "userns.h"
+
 #include <grp.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -127,10 +129,7 @@ Result<bool> InAmbient(cap_value_t cap) {
 Status SwitchUser(uid_t uid, gid_t gid, bool keep_caps) {
   if (keep_caps && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
     return ErrnoError("prctl", "PR_SET_KEEPCAPS");
-  if (::setgroups(0, nullptr) != 0) return ErrnoError("setgroups", "{}");
-  if (::setresgid(gid, gid, gid) != 0) return ErrnoError("setresgid", std::to_string(gid));
-  if (::setresuid(uid, uid, uid) != 0) return ErrnoError("setresuid", std::to_string(uid));
-  return {};
+  return BecomeUser(uid, gid);
 }
 
 Status SetFileCapabilities(const std::string& path, const std::string& text) {

@@ -54,8 +54,8 @@ using CapList = std::vector<cap_value_t>;
 [[nodiscard]] Status ClearAmbient();
 [[nodiscard]] Result<bool> InAmbient(cap_value_t cap);
 
-// setgroups({}), setresgid, setresuid to `uid`/`gid`. With keep_caps, PR_SET_KEEPCAPS keeps the
-// permitted set across the switch from root (the effective set is cleared by the kernel).
+// BecomeUser (userns.h); with keep_caps, PR_SET_KEEPCAPS first keeps the permitted set across
+// the switch from root (the effective set is cleared by the kernel).
 [[nodiscard]] Status SwitchUser(uid_t uid, gid_t gid, bool keep_caps);
 
 // File capabilities (security.capability xattr) from libcap text ("cap_net_bind_service=p").
