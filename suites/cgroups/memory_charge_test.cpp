@@ -52,7 +52,7 @@ TEST(Memory, OomEventsNotify) {
   // Source: cgroup-v2.rst memory.events ("oom", "oom_kill"; a value change generates a file
   // modified event) — the v2 replacement of the oom-notifier.
   CKC_BEHAVIOUR("mem.oom-events-notify", "K");
-  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-row-is-mem.oom-disable-freezes"));
+  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-has-no-memory.events"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomevents", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
   if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);

@@ -158,7 +158,7 @@ TEST(Memory, LimitWithoutMemswSwaps) {
   // Source: D "Memory cgroup: limits" (physical memory vs total memory including swap);
   // cgroup-v1/memory.rst 2.4: without memsw a group at its limit swaps out.
   CKC_BEHAVIOUR("mem.limit-without-memsw-swaps", "D");
-  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 1, "v2-row-is-mem.swap-max-kill"), Swap());
+  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 1, "v2-has-no-memsw"), Swap());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "swaps", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(32 * kMiB));
   ASSERT_OK(cg.SetSwapMax(kCgroupUnlimited));
@@ -180,7 +180,7 @@ TEST(Memory, SwapMaxKill) {
   // Source: cgroup-v2.rst memory.swap.max ("swap usage hard limit"): with memory.max reached and
   // no swap allowed, the group is OOM killed; with swap allowed it survives.
   CKC_BEHAVIOUR("mem.swap-max-kill", "K");
-  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-row-is-mem.memsw-limit-kill"), Swap());
+  CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-has-no-memory.swap.max"), Swap());
   ASSERT_OK_AND_ASSIGN(Cgroup tight, Cgroup::Create(Cgroups(), "noswap", {"memory"}));
   ASSERT_OK(tight.SetMemoryMax(32 * kMiB));
   ASSERT_OK(tight.SetSwapMax(0));
