@@ -1,10 +1,11 @@
 """`ckc`: the one entry point.
 
-    ckc [run] [--out DIR] [--results FILE] [--suites LIST] ...   the main job (host suites)
-    ckc test                                                      build and run every ctest label
+    ckc [run] [options]   the main job: host suites, the VM kernel matrix, report.html
+    ckc test              build and run every ctest label
     ckc vm ...            VM runner (vm/cli.py)
-    ckc report ...        reports (reports/cli.py)
+    ckc report ...        merge, html, diff (reports/cli.py)
     ckc check-config ...  container-relevant kernel options (reports/cli.py)
+    ckc bench ...         benchmarks (bench/cli.py)
 """
 from __future__ import annotations
 
