@@ -6,7 +6,6 @@
 #include <netlink/route/classifier.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/htb.h>
-#include <netlink/route/qdisc/prio.h>
 #include <netlink/route/tc.h>
 
 #include <fmt/format.h>
@@ -23,27 +22,6 @@ Result<int> IfIndex(const NetlinkSocket& nl, std::string_view dev) {
 }
 
 }  // namespace
-
-Status AddPrioQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t major) {
-  CKC_TRY(ifindex, IfIndex(nl, dev));
-  std::unique_ptr<rtnl_qdisc, decltype(&rtnl_qdisc_put)> q(rtnl_qdisc_alloc(), &rtnl_qdisc_put);
-  if (!q) return Failure("rtnl_qdisc_alloc", dev, "out of memory");
-  rtnl_tc_set_ifindex(TC_CAST(q.get()), ifindex);
-  rtnl_tc_set_parent(TC_CAST(q.get()), TC_H_ROOT);
-  rtnl_tc_set_handle(TC_CAST(q.get()), TC_HANDLE(major, 0));
-  if (int err = rtnl_tc_set_kind(TC_CAST(q.get()), "prio"); err < 0)
-    return std::unexpected(NlError(err, "rtnl_tc_set_kind", "prio"));
-  rtnl_qdisc_prio_set_bands(q.get(), 3);
-  uint8_t map[16];
-  std::copy(std::begin(kPrioDefaultMap), std::end(kPrioDefaultMap), map);
-  if (int err = rtnl_qdisc_prio_set_priomap(q.get(), map, sizeof map); err < 0) {
-    return std::unexpected(NlError(err, "rtnl_qdisc_prio_set_priomap", dev));
-  }
-  if (int err = rtnl_qdisc_add(nl.get(), q.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
-    return std::unexpected(NlError(err, "rtnl_qdisc_add", fmt::format("{} prio {}:", dev, major)));
-  }
-  return {};
-}
 
 Status AddHtbQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t major,
                    uint32_t default_minor) {

@@ -1,4 +1,4 @@
-// Traffic control through libnl-route-3 (no hand-written netlink): prio or htb qdiscs, htb
+// Traffic control through libnl-route-3 (no hand-written netlink): htb qdiscs, htb
 // classes, a cls_cgroup filter that classifies by the sender's net_cls.classid, and per-class
 // packet counters.
 //
@@ -18,11 +18,6 @@
 
 namespace ckc {
 
-// prio's default priomap (TC_PRIO_*: best effort -> band 1, interactive -> band 0, bulk -> 2).
-inline constexpr uint8_t kPrioDefaultMap[16] = {1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
-
-// A root prio qdisc <major>: with 3 bands and the default priomap on `dev`.
-[[nodiscard]] Status AddPrioQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t major);
 // A root htb qdisc <major>: whose unclassified traffic goes to class <major>:<default_minor>.
 [[nodiscard]] Status AddHtbQdisc(const NetlinkSocket& nl, std::string_view dev, uint32_t major,
                                  uint32_t default_minor);
