@@ -100,9 +100,8 @@ TEST(Overlay, UnmountKeepsUpper) {
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
-                         CKC_CHILD_CHECK(PutFile(ovl.lower() + "/ro.txt", "Read only file\n"));
+                         CKC_CHILD_CHECK(SeedLayers(ovl));
                          CKC_CHILD_CHECK(PutFile(ovl.lower() + "/gone.txt", "to be removed\n"));
-                         CKC_CHILD_CHECK(PutFile(ovl.upper() + "/rw.txt", "Read write file\n"));
                          CKC_CHILD_CHECK(ovl.Mount());
                          CKC_CHILD_CHECK(PutFile(ovl.merged() + "/ro.txt", "Another line\n", true));
                          CKC_CHILD_CHECK(PutFile(ovl.merged() + "/new.txt", "new\n"));

@@ -15,15 +15,6 @@
 namespace ckc::test {
 namespace {
 
-constexpr std::string_view kRo = "Read only file\n";
-constexpr std::string_view kRw = "Read write file\n";
-
-// The seed's layers: lower/ro.txt "Read only file", upper/rw.txt "Read write file".
-Status SeedLayers(const OverlayMount& ovl) {
-  CKC_CHECK(PutFile(ovl.lower() + "/ro.txt", kRo));
-  return PutFile(ovl.upper() + "/rw.txt", kRw);
-}
-
 TEST(Overlay, MergedView) {
   // Source: F "Union filesystems" (ls in merged shows ro.txt rw.txt); overlayfs.rst
   // "Upper and Lower".

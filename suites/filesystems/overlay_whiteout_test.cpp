@@ -35,8 +35,7 @@ TEST(Overlay, WhiteoutOnDelete) {
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
-                         CKC_CHILD_CHECK(PutFile(ovl.lower() + "/ro.txt", "Read only file\n"));
-                         CKC_CHILD_CHECK(PutFile(ovl.upper() + "/rw.txt", "Read write file\n"));
+                         CKC_CHILD_CHECK(SeedLayers(ovl));
                          CKC_CHILD_CHECK(ovl.Mount());
                          return RemoveLowerFile(ch, ovl);
                        }));
@@ -73,8 +72,7 @@ TEST(Overlay, WhiteoutUnreadable) {
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {
         CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
-        CKC_CHILD_CHECK(PutFile(ovl.lower() + "/ro.txt", "Read only file\n"));
-        CKC_CHILD_CHECK(PutFile(ovl.upper() + "/rw.txt", "Read write file\n"));
+        CKC_CHILD_CHECK(SeedLayers(ovl));
         CKC_CHILD_CHECK(ovl.Mount());
         CKC_CHILD_CHECK(::unlink((ovl.merged() + "/ro.txt").c_str()) == 0
                             ? Status{}

@@ -55,4 +55,9 @@ std::string UpperKindOf(const std::string& path) {
   return e ? e->Describe() : "!" + e.error().Message();
 }
 
+Status SeedLayers(const OverlayMount& ovl) {
+  CKC_CHECK(PutFile(ovl.lower() + "/ro.txt", kRo));
+  return PutFile(ovl.upper() + "/rw.txt", kRw);
+}
+
 }  // namespace ckc::test

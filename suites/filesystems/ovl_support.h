@@ -28,6 +28,10 @@ std::string ReadOr(const std::string& path);
 std::string List(const std::string& dir);
 // Creates (or appends to) a file with `data`.
 [[nodiscard]] Status PutFile(const std::string& path, std::string_view data, bool append = false);
+// The seed's layers (F "Union filesystems"): lower/ro.txt and upper/rw.txt.
+inline constexpr std::string_view kRo = "Read only file\n";
+inline constexpr std::string_view kRw = "Read write file\n";
+[[nodiscard]] Status SeedLayers(const OverlayMount& ovl);
 // ClassifyUpperEntry(path) described, or "!<error>".
 std::string UpperKindOf(const std::string& path);
 
