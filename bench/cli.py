@@ -159,17 +159,10 @@ def run_binary(binary: Path, mode: str, json_path: Path, args: argparse.Namespac
 
 def entries_of(json_path: Path, binary: str, accel: str) -> list[dict[str, Any]]:
     doc = json.loads(json_path.read_text())
-    out = []
-    for e in doc.get("benchmarks", []):
-        label = str(e.get("label", ""))
-        if not label.startswith("bench."):
-            continue
-        e["behaviour"] = label.split()[0]
-        e["accel"] = accel
-        e["binary"] = binary
-        e["context"] = {k: v for k, v in doc.get("context", {}).items() if k.startswith("ckc_")}
-        out.append(e)
-    return out
+    skipped = doc.get("context", {}).get("ckc_skipped")
+    if skipped:
+        print(f"ckc bench: {binary} skipped: {skipped}", file=sys.stderr)
+    return schema.bench_entries(doc, binary, accel)
 
 
 def check_args(args: argparse.Namespace) -> list[Path]:

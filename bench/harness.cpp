@@ -23,6 +23,7 @@ namespace {
 
 Options g_options;
 std::vector<Case> g_cases;
+std::string g_skipped;  // SkipAll's reason
 
 // Collects the runs of every round; prints progress in full mode.
 class Collector : public benchmark::BenchmarkReporter {
@@ -202,6 +203,8 @@ std::string_view ModeName(Mode m) {
 
 const Options& Opts() { return g_options; }
 
+void SkipAll(std::string reason) { g_skipped = std::move(reason); }
+
 void Skip(benchmark::State& state, const Error& e, std::string_view reason) {
   state.SkipWithError(fmt::format("{}: {}", reason, e.Message()).c_str());
 }
@@ -345,7 +348,8 @@ int WriteJson(const Collector& col, const std::vector<Run>& runs) {
   benchmark::JSONReporter json;
   json.SetOutputStream(&text);
   json.SetErrorStream(&std::cerr);
-  if (col.context()) json.ReportContext(*col.context());
+  // No case ran (a skipped binary): the machine's context is read here instead.
+  json.ReportContext(col.context() ? *col.context() : benchmark::BenchmarkReporter::Context());
   json.ReportRuns(runs);
   json.Finalize();
   if (g_options.json_path.empty() || g_options.json_path == "-") {
@@ -407,6 +411,13 @@ int Main(int argc, char** argv, std::string_view binary, const std::function<Sta
     std::fprintf(stderr, "%.*s: setup: %s\n", static_cast<int>(binary.size()), binary.data(),
                  st.error().Message().c_str());
     return 1;
+  }
+  if (!g_skipped.empty()) {
+    std::fprintf(stderr, "%.*s: skipped: %s\n", static_cast<int>(binary.size()), binary.data(),
+                 g_skipped.c_str());
+    if (g_options.list) return 0;
+    benchmark::AddCustomContext("ckc_skipped", g_skipped);
+    return WriteJson(Collector(), {});
   }
   if (g_options.list) {
     for (const Case& c : g_cases) std::printf("%s %s\n", c.name.c_str(), c.id.c_str());

@@ -81,6 +81,11 @@ void Add(Case c);
 [[nodiscard]] int Main(int argc, char** argv, std::string_view binary,
                        const std::function<Status()>& setup);
 
+// Called by `setup` instead of adding cases when the binary cannot run here at all (e.g.
+// "needs:root (euid 65534)"): Main writes a JSON with no entries and the reason as context
+// ckc_skipped, says so in one line on stderr and exits 0, as a skipped test would.
+void SkipAll(std::string reason);
+
 // Skips the case with a machine-readable reason ("needs:root", "kernel:thp-never").
 void Skip(benchmark::State& state, const Error& e, std::string_view reason);
 inline void Skip(benchmark::State& state, const std::unexpected<Error>& e,

@@ -8,7 +8,7 @@ std::vector<int> SeriesDepths() {
   return ByMode<std::vector<int>>({0, 1, 2}, {0, 1, 4, 8}, {0, 1, 2, 4, 8, 16});
 }
 
-void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup& g, const LoopSpec& spec) {
+void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup* g, const LoopSpec& spec) {
   Placement in(env, g);
   if (!in.status()) return Skip(state, in.status().error(), "setup:attach");
   const double pages = static_cast<double>(spec.bytes / kPage);
@@ -52,7 +52,7 @@ void AddCase(MemcgEnv& env, const LoopSpec& spec, int depth, int limit_pct) {
     c.fn = [e](benchmark::State& s) { Skip(s, e, "setup:cgroup"); };
   } else {
     const Cgroup* g = *leaf;
-    c.fn = [&env, g, spec](benchmark::State& s) { RunLoop(s, env, *g, spec); };
+    c.fn = [&env, g, spec](benchmark::State& s) { RunLoop(s, env, g, spec); };
   }
   if (depth > 0) c.baseline = CaseName(spec, 0, 0);
   c.slope_group = fmt::format("{}/loop:{}/limit:{}", spec.family, spec.loop, limit_pct);
@@ -65,6 +65,14 @@ void AddCase(MemcgEnv& env, const LoopSpec& spec, int depth, int limit_pct) {
 }  // namespace
 
 void RegisterDepthSeries(MemcgEnv& env, const LoopSpec& spec) {
+  if (!env.accounting_off().empty()) {
+    // No memory cgroups on this kernel: the loop alone, under the same case name, is the
+    // accounting-off baseline the reports set beside the same kernel booted with it on.
+    LoopSpec off = spec;
+    off.id = "bench.memcg-off";
+    AddCase(env, off, 0, 0);
+    return;
+  }
   for (int depth : SeriesDepths()) {
     AddCase(env, spec, depth, 0);
     // The root takes no limit, and the run-scoped parent (depth 1) holds every other group.

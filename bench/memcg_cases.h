@@ -39,12 +39,13 @@ struct LoopSpec {
 // The depths of the series in this mode (0 = root).
 [[nodiscard]] std::vector<int> SeriesDepths();
 
-// Registers the root case and a leaf case per depth (and per limit) for `spec`.
+// Registers the root case and a leaf case per depth (and per limit) for `spec`; with accounting
+// off (cgroup_disable=memory), only the depth:0 case, labelled bench.memcg-off.
 void RegisterDepthSeries(MemcgEnv& env, const LoopSpec& spec);
 
-// A case body: enters `g`, runs one untimed warm-up cycle, then times `spec.cycle` per
-// iteration in ns per page (manual time), and returns to the origin cgroup.
-void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup& g, const LoopSpec& spec);
+// A case body: enters `g` (stays put for nullptr), runs one untimed warm-up cycle, then times
+// `spec.cycle` per iteration in ns per page (manual time), and returns to the origin cgroup.
+void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup* g, const LoopSpec& spec);
 
 // Registers the anonymous / file loops (memcg_anon.cpp, memcg_file.cpp).
 [[nodiscard]] Status RegisterAnon(MemcgEnv& env);

@@ -36,8 +36,20 @@ std::string WithoutLeadingSlash(const std::string& p) {
 
 }  // namespace
 
+std::string MemoryAccountingOff() {
+  if (CgroupDisabledOnCmdline(KernelCmdline(), "memory")) return "cmdline:cgroup_disable=memory";
+  if (RunningKernelConfig().Has("CONFIG_MEMCG") == Tristate::kNo) return "config:CONFIG_MEMCG";
+  return "";
+}
+
 Result<std::unique_ptr<MemcgEnv>> MemcgEnv::Create() {
   std::unique_ptr<MemcgEnv> env(new MemcgEnv());
+  env->cpu_ = Opts().cpu >= 0 ? Opts().cpu : OnlineCpus() - 1;
+  env->off_ = MemoryAccountingOff();
+  if (!env->off_.empty()) {
+    CKC_CHECK(PinToCpu(env->cpu_));
+    return env;
+  }
   CKC_TRY(sys, CgroupSystem::Current());
   env->sys_ = std::move(sys);
   CKC_TRY(version, env->sys_.VersionOf("memory"));
@@ -55,14 +67,13 @@ Result<std::unique_ptr<MemcgEnv>> MemcgEnv::Create() {
   // The run-scoped parent exists once a group below it does (depth 1 attaches to it).
   CKC_TRY(anchor, env->Leaf(2, 0));
   (void)anchor;
-  env->cpu_ = Opts().cpu >= 0 ? Opts().cpu : OnlineCpus() - 1;
   CKC_CHECK(PinToCpu(env->cpu_));
   return env;
 }
 
 MemcgEnv::~MemcgEnv() {
   // Back home before the groups go: removing a group kills what is still in it.
-  (void)Return();
+  if (off_.empty()) (void)Return();
   groups_.clear();
   for (auto& [key, chain] : chains_) {
     while (!chain.empty()) chain.pop_back();  // deepest first
@@ -70,6 +81,10 @@ MemcgEnv::~MemcgEnv() {
 }
 
 Result<const Cgroup*> MemcgEnv::Leaf(int depth, uint64_t limit_bytes) {
+  if (!off_.empty()) {
+    if (depth == 0 && limit_bytes == 0) return nullptr;
+    return Failure("memcg", fmt::format("depth {}", depth), off_);
+  }
   if (depth == 0) {
     if (limit_bytes) return Failure("memcg", "root", "the root cgroup takes no limit");
     return &root_;
@@ -93,12 +108,13 @@ Result<const Cgroup*> MemcgEnv::Leaf(int depth, uint64_t limit_bytes) {
 }
 
 Result<const Cgroup*> MemcgEnv::Group(const std::string& name) {
+  if (!off_.empty()) return Failure("memcg", name, off_);
   if (auto it = groups_.find(name); it != groups_.end()) return &it->second;
   CKC_TRY(g, Cgroup::Create(sys_, name, {"memory"}));
   return &groups_.emplace(name, std::move(g)).first->second;
 }
 
-Status MemcgEnv::Enter(const Cgroup& g) const { return g.Attach(::getpid()); }
+Status MemcgEnv::Enter(const Cgroup* g) const { return g ? g->Attach(::getpid()) : Status{}; }
 
 Status MemcgEnv::Return() const { return origin_.Attach(::getpid()); }
 

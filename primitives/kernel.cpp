@@ -261,4 +261,17 @@ int OnlineCpus() { return static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)); }
 
 std::string KernelCmdline() { return Trim(ReadFile("/proc/cmdline").value_or("")); }
 
+bool CgroupDisabledOnCmdline(std::string_view cmdline, std::string_view controller) {
+  constexpr std::string_view kKey = "cgroup_disable=";
+  for (auto word : std::views::split(cmdline, ' ')) {
+    std::string_view w(word.begin(), word.end());
+    if (!w.starts_with(kKey)) continue;
+    for (auto name : std::views::split(w.substr(kKey.size()), ',')) {
+      std::string_view n(name.begin(), name.end());
+      if (n == controller) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace ckc

@@ -89,5 +89,7 @@ struct SwapInfo {
 
 // The kernel command line.
 [[nodiscard]] std::string KernelCmdline();
+// Whether `cmdline` turns `controller` off (cgroup_disable=memory,io ...).
+[[nodiscard]] bool CgroupDisabledOnCmdline(std::string_view cmdline, std::string_view controller);
 
 }  // namespace ckc

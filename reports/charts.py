@@ -2,9 +2,10 @@
 
     html = benchmarks_section(matrix)
 
-Two chart kinds: the memcg overhead of a leaf cgroup at depth N over the root (depth:0) per
-kernel, with its 95 % interval ("not resolved" when the interval spans zero, drawn hollow), and
-the cost of each container piece per kernel. Columns measured under TCG are drawn in their own
+The memcg overhead of a leaf cgroup at depth N over the root (depth:0) per kernel, with its 95 %
+interval ("not resolved" when the interval spans zero, drawn hollow); bench.memcg-off: a kernel
+next to the same kernel booted with cgroup_disable=memory (a side-by-side table and a chart of
+the differences); and the cost of each container piece per kernel. Columns measured under TCG are drawn in their own
 section labelled emulated and never share a chart with host or KVM columns.
 """
 from __future__ import annotations
@@ -160,37 +161,102 @@ def cost_charts(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
     return charts
 
 
-def accounting_off_charts(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
-    """bench.memcg-off: a kernel vs the same kernel booted with cgroup_disable=memory."""
-    by_key = {(c.release, c.cgroup_mode, c.variant): figs for c, figs in per_col}
-    bars: dict[tuple[str, int], Bar] = {}
-    series: list[str] = []
-    cats: list[str] = []
+def _accounting_off_pairs(per_col: list[tuple[Column, list[bench.Figure]]]
+                          ) -> list[tuple[Column, list[bench.Figure], Column, list[bench.Figure]]]:
+    """(kernel column, its figures, the same kernel booted with cgroup_disable=memory, its
+    figures) for every accounting-off column whose plain counterpart is present."""
+    by_key = {(c.release, c.cgroup_mode, c.variant): (c, figs) for c, figs in per_col}
+    pairs = []
     for col, off_figs in per_col:
-        base_figs = by_key.get((col.release, col.cgroup_mode, ""))
-        if "cgroup_disable=memory" not in col.variant or base_figs is None:
-            continue
-        series.append(f"{col.release} {col.cgroup_mode} ({'/'.join(col.accels)})")
-        base = {f.name: f for f in base_figs}
-        for f in off_figs:
-            on = base.get(f.name)
-            if on is None or "depth:" not in f.name:
+        on = by_key.get((col.release, col.cgroup_mode, ""))
+        if "cgroup_disable=memory" in col.variant and on is not None:
+            pairs.append((on[0], on[1], col, off_figs))
+    return pairs
+
+
+def _off_baseline_name(name: str) -> str | None:
+    """The accounting-off figure a figure of the accounting-on kernel compares with: the same
+    loop at depth:0 (the only depth an off kernel has), for figures without a limit."""
+    m = re.search(r"depth:\d+", name)
+    if not m or re.search(r"limit:[1-9]", name):
+        return None
+    return name[:m.start()] + "depth:0" + name[m.end():]
+
+
+def _depth(name: str) -> int:
+    m = re.search(r"depth:(\d+)", name)
+    return int(m.group(1)) if m else -1
+
+
+def accounting_off_charts(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
+    """bench.memcg-off: each memcg figure (root cgroup and leaves at depth N) of a kernel minus
+    the same loop on the same kernel booted with cgroup_disable=memory, the true baseline."""
+    pairs = _accounting_off_pairs(per_col)
+    series = [_series_name(on) for on, _, _, _ in pairs]
+    bars: dict[tuple[str, int], Bar] = {}
+    cats: list[str] = []
+    for si, (_, on_figs, _, off_figs) in enumerate(pairs):
+        off = {f.name: f for f in off_figs}
+        for f in sorted(on_figs, key=lambda f: (_off_baseline_name(f.name) or "", _depth(f.name))):
+            base = off.get(_off_baseline_name(f.name) or "")
+            if base is None:
                 continue
             if f.name not in cats:
                 cats.append(f.name)
-            delta = on.mean_ns - f.mean_ns
-            ci = math.hypot(on.ci95_ns(), f.ci95_ns())
-            bars[(f.name, len(series) - 1)] = Bar(delta, ci, abs(delta) > ci)
+            delta = f.mean_ns - base.mean_ns
+            ci = math.hypot(f.ci95_ns(), base.ci95_ns())
+            bars[(f.name, si)] = Bar(delta, ci, abs(delta) > ci)
     if not bars:
         return []
-    return [hbar_chart("memcg accounting cost: kernel vs the same kernel booted with "
-                       "cgroup_disable=memory (ns per operation)", cats, series, bars)]
+    return [hbar_chart("memcg accounting cost: each figure minus the same loop on the same "
+                       "kernel booted with cgroup_disable=memory (ns per page)", cats, series,
+                       bars)]
+
+
+def _pct_cell(on: bench.Figure | None, off: bench.Figure) -> str:
+    if on is None:
+        return "<td></td>"
+    delta = on.mean_ns - off.mean_ns
+    ci = math.hypot(on.ci95_ns(), off.ci95_ns())
+    pct = 100.0 * delta / off.mean_ns if off.mean_ns else 0.0
+    mark = "" if abs(delta) > ci else " n.r."
+    return (f'<td title="{escape(_fmt(on.mean_ns))}; difference {escape(_fmt(delta))} '
+            f'&plusmn;{escape(_fmt(ci))} (95 %)">{pct:+.1f} %{mark}</td>')
+
+
+def accounting_off_tables(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
+    """The same figures side by side: per loop, the accounting-off cost per page, then the
+    accounting-on kernel's root cgroup and each leaf depth as a percentage over it."""
+    out = []
+    for on_col, on_figs, off_col, off_figs in _accounting_off_pairs(per_col):
+        on = {f.name: f for f in on_figs}
+        depths = sorted({_depth(f.name) for f in on_figs
+                         if _off_baseline_name(f.name) in {g.name for g in off_figs}})
+        if not depths:
+            continue
+        head = "".join(f"<th>{'root cgroup' if d == 0 else f'depth {d}'}</th>" for d in depths)
+        rows = []
+        for off in sorted(off_figs, key=lambda f: f.name):
+            if "depth:0" not in off.name:
+                continue
+            cells = "".join(_pct_cell(on.get(off.name.replace("depth:0", f"depth:{d}")), off)
+                            for d in depths)
+            label = off.name[3:] if off.name.startswith("BM_") else off.name
+            rows.append(f"<tr><td>{escape(label)}</td><td>{escape(_fmt(off.mean_ns))}</td>"
+                        f"{cells}</tr>")
+        out.append(f'<figure class="chart"><h3>{escape(on_col.release)} {on_col.cgroup_mode}: '
+                   f'accounting off ({escape(off_col.variant)}) vs on, side by side</h3>'
+                   f'<table class="plain"><tr><th>loop</th><th>off, per page</th>{head}</tr>'
+                   f'{"".join(rows)}</table><p>On-kernel cost over the off kernel; n.r.: the '
+                   f'95 % interval spans zero (not resolved).</p></figure>')
+    return out
 
 
 def _group(per_col: list[tuple[Column, list[bench.Figure]]], heading: str, cls: str) -> str:
     if not per_col:
         return ""
-    charts = overhead_charts(per_col) + accounting_off_charts(per_col) + cost_charts(per_col)
+    charts = (overhead_charts(per_col) + accounting_off_tables(per_col)
+              + accounting_off_charts(per_col) + cost_charts(per_col))
     inner = "".join(c.replace('class="chart"', f'class="chart {cls}"') for c in charts if c)
     return f'<h3>{heading}</h3><div class="charts">{inner}</div>'
 

@@ -7,6 +7,7 @@ API (everything else here is internal):
     write_json_atomic(path, obj)         # temp file in the same directory + fsync + rename
     matrix = merge(runs)                 # Matrix: behaviour ID x Column(release, cgroup mode)
     compat = matrix_to_json(matrix)      # the compatibility JSON ({"schema": 1, "runs": ...})
+    entries = bench_entries(gbench_doc, binary, accel)  # a bench binary's JSON → "benchmarks"
 
 A file is either one run (`{"schema": 1, "run": ..., "kernel": ..., "results": ...}`) or several
 (`{"schema": 1, "runs": [run, ...]}`: the VM runner's merged file and the compatibility JSON
@@ -275,6 +276,23 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 # ---------------------------------------------------------------- merge (in matrix.py)
+
+
+def bench_entries(gbench: Any, binary: str, accel: str) -> list[dict[str, Any]]:
+    """The entries of a ckc-bench-* binary's Google Benchmark JSON, ready for a results file's
+    "benchmarks" array: those labelled with a bench.* ID, each given "behaviour" (that ID),
+    "accel", "binary" and the run's ckc_* context (mode, rounds, memcg version, skip reason)."""
+    if not isinstance(gbench, dict):
+        return []
+    context = {k: v for k, v in (gbench.get("context") or {}).items() if k.startswith("ckc_")}
+    out = []
+    for e in gbench.get("benchmarks") or []:
+        label = str(e.get("label", "")) if isinstance(e, dict) else ""
+        if not label.startswith("bench."):
+            continue
+        out.append({**e, "behaviour": label.split()[0], "accel": accel, "binary": binary,
+                    "context": context})
+    return out
 
 
 def merge(runs: list[Run]) -> "Matrix":

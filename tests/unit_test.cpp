@@ -200,6 +200,15 @@ TEST(Swap, ParsesMeminfoAndSwaps) {
   EXPECT_EQ(s.devices, 1);
 }
 
+TEST(Cmdline, CgroupDisableNamesControllers) {
+  const char* line = "BOOT_IMAGE=/vmlinuz ro cgroup_disable=io,memory quiet";
+  EXPECT_TRUE(CgroupDisabledOnCmdline(line, "memory"));
+  EXPECT_TRUE(CgroupDisabledOnCmdline(line, "io"));
+  EXPECT_FALSE(CgroupDisabledOnCmdline(line, "cpu"));
+  EXPECT_FALSE(CgroupDisabledOnCmdline("xcgroup_disable=memory", "memory"));
+  EXPECT_FALSE(CgroupDisabledOnCmdline("cgroup_disable=memoryx", "memory"));
+}
+
 TEST(SkipReason, SplitsReasonFromDetails) {
   SkipReason s = ParseSkipMessage("needs:root (euid 65534, CAP_SYS_ADMIN missing)");
   EXPECT_EQ(s.reason, "needs:root");

@@ -43,7 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--build", type=Path, default=None,
                    help="build directory holding suites/ckc-suite-* (default: build/)")
     p.add_argument("--suites", help="comma list of suite areas (default: every one built)")
-    p.add_argument("--bench", action="store_true", help="also run bench/ckc-bench-* binaries")
+    p.add_argument("--bench", nargs="?", const="short", choices=("smoke", "short", "full"),
+                   help="also run bench/ckc-bench-* binaries, in this mode (default short)")
     p.add_argument("--memory", type=int, default=1024, help="MiB per VM")
     p.add_argument("--cpus", type=int, default=1, help="vCPUs per VM")
     p.add_argument("--refresh", action="store_true", help="re-resolve kernels through apt")
@@ -89,7 +90,8 @@ def find_payload(args: argparse.Namespace) -> initramfs.Payload:
                    if not n.endswith("-test")}  # the bench harness's own unit tests
     helpers = [p for name, p in discover(build, "suites/ckc-*", "").items()
                if not name.startswith("ckc-suite-") and name not in HOST_ONLY]
-    return initramfs.Payload(suites=suites, benches=benches, helpers=helpers)
+    return initramfs.Payload(suites=suites, benches=benches, helpers=helpers,
+                             bench_args=[f"--{args.bench}"] if args.bench else [])
 
 
 def ensure_tools() -> str:

@@ -32,6 +32,7 @@ class Payload:
     suites: dict[str, Path]
     benches: dict[str, Path] = field(default_factory=dict)
     helpers: list[Path] = field(default_factory=list)  # exec'd by suites from beside them
+    bench_args: list[str] = field(default_factory=list)  # e.g. ["--short"], for every bench
 
 
 @dataclass
@@ -96,9 +97,10 @@ def add_payload(cpio: CpioWriter, payload: Payload, report: BuildReport) -> None
         report.libraries.append(lib.path)
     for kind, table in (("suites", payload.suites), ("bench", payload.benches)):
         lines = []
+        args = payload.bench_args if kind == "bench" else []
         for name, path in table.items():
             cpio.add_file(f"ckc/bin/{path.name}", without_debug_info(path), 0o755)
-            lines.append(f"{name} /ckc/bin/{path.name}\n")
+            lines.append(" ".join([name, f"/ckc/bin/{path.name}", *args]) + "\n")
         cpio.add_file(f"ckc/{kind}.list", "".join(lines).encode())
     for helper in payload.helpers:
         cpio.add_file(f"ckc/bin/{helper.name}", without_debug_info(helper), 0o755)

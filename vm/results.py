@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reports import schema
+
 SCHEMA = 1
 TAIL_LINES = 40
 TAIL_CHARS = 4000
@@ -206,7 +208,7 @@ def run_document(ident: VmIdentity, stream: SerialStream, vm: VmOutcome,
         results += suite_results(suite, listed, stream.files.get(suite), vm)
     doc["results"] = results
     doc.setdefault("run", {})["suites"] = list(ident.suites)
-    doc["benchmarks"] = _benchmarks(stream)
+    doc["benchmarks"] = _benchmarks(stream, ident.accel)
     doc.setdefault("machine", {})["accel"] = ident.accel
     kernel = doc.setdefault("kernel", {})
     kernel["cmdline"] = kernel.get("cmdline") or ident.cmdline
@@ -222,11 +224,11 @@ def run_document(ident: VmIdentity, stream: SerialStream, vm: VmOutcome,
     return doc
 
 
-def _benchmarks(stream: SerialStream) -> list[dict[str, Any]]:
+def _benchmarks(stream: SerialStream, accel: str) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for name, shipped in stream.files.items():
         if name.startswith("bench-") and shipped.doc is not None:
-            entries += shipped.doc.get("benchmarks", [])
+            entries += schema.bench_entries(shipped.doc, f"ckc-{name}", accel)
     return entries
 
 

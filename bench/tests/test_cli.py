@@ -72,6 +72,17 @@ class EntriesTest(unittest.TestCase):
         self.assertTrue(all(e["accel"] == "kvm" for e in entries))
         self.assertEqual(entries[0]["context"], {"ckc_mode": "smoke"})
 
+    def test_a_skipped_binary_says_why_and_adds_nothing(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "b.json"
+            path.write_text(json.dumps({"context": {"ckc_skipped": "needs:root (euid 65534)"},
+                                        "benchmarks": []}))
+            err = io.StringIO()
+            with redirect_stderr(err):
+                entries = cli.entries_of(path, "ckc-bench-memcg", "host")
+        self.assertEqual(entries, [])
+        self.assertIn("ckc-bench-memcg skipped: needs:root", err.getvalue())
+
     def test_cgroup_mode_from_mountinfo(self) -> None:
         self.assertEqual(cli.cgroup_mode(MOUNTINFO_HYBRID), "hybrid")
         self.assertEqual(cli.cgroup_mode(MOUNTINFO_HYBRID.splitlines()[1]), "v2")

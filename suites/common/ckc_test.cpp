@@ -136,7 +136,10 @@ int ServingVersion(const CgroupLayout& layout, const std::string& c, std::string
     return 0;
   }
   std::string option = V1ConfigOf(c);
-  if (V1Only(c) && layout.mode == CgroupMode::kV2) {
+  if (CgroupDisabledOnCmdline(KernelCmdline(), c)) {
+    *why = fmt::format("cmdline:cgroup_disable={} (the kernel was booted with the {} controller "
+                       "off)", c, c);
+  } else if (V1Only(c) && layout.mode == CgroupMode::kV2) {
     *why = fmt::format("cgroup-mode:v2-has-no-{} (a v1-only controller; this machine is v2)", c);
   } else if (CompiledOut(option)) {
     *why = fmt::format("config:{} (not set in {}; no {} controller)", option,

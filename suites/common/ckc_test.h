@@ -64,7 +64,8 @@ Requirement Command(std::string path);       // setup:missing-<path>
 Requirement RootOrUserns();
 // A cgroup controller (v2 names: "memory", "io", "cpu", "pids", "freezer", "net_cls"...) served by
 // a v1 hierarchy or listed in the cgroup2 root: controller:<name>, config:CONFIG_X when the config
-// says it is compiled out (CONFIG_MEMCG_V1), cgroup-mode:v2-has-no-<name>, or
+// says it is compiled out (CONFIG_MEMCG_V1), cmdline:cgroup_disable=<name> when the kernel was
+// booted with it off, cgroup-mode:v2-has-no-<name>, or
 // cgroup-mode:hybrid-root-lacks-<name> when a hybrid host has not enabled it at its cgroup2 root.
 Requirement Controller(std::string name);
 // Rows of one cgroup version: `controller` must be served by v<version>, else

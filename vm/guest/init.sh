@@ -131,15 +131,16 @@ stream_while_running() { # pid name file
 	done
 }
 
-run_list() { # list kind
+run_list() { # list kind; a list line is: name binary [arguments...]
 	[ -f "$1" ] || return 0
-	while read -r name bin; do
+	while read -r name bin args; do
 		[ -n "$name" ] || continue
 		out="/tmp/ckc-results/$name.json"
 		if [ "$2" = bench ]; then
-			arg1="--benchmark_out=$out" arg2=--benchmark_out_format=json
+			# The bench driver writes its JSON after every round (streamed like a suite's).
+			arg1="--json=$out"
 		else
-			arg1="--ckc-results=$out" arg2=
+			arg1="--ckc-results=$out"
 		fi
 		# Every binary may use what the ones before it left of the budget.
 		start=$(date +%s)
@@ -150,7 +151,8 @@ run_list() { # list kind
 			continue
 		fi
 		say "running $name"
-		(cd /tmp && CKC_MACHINE_ACCEL=$ACCEL timeout "$left" "$bin" "$arg1" ${arg2:+"$arg2"}) \
+		# shellcheck disable=SC2086 # args are separate words on purpose
+		(cd /tmp && CKC_MACHINE_ACCEL=$ACCEL timeout "$left" "$bin" "$arg1" $args) \
 			< /dev/null &
 		stream_while_running $! "$name" "$out"
 		wait $!

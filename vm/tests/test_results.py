@@ -98,10 +98,16 @@ class Synthesis(unittest.TestCase):
         self.assertEqual(out["kernel"]["cmdline"], "c")
 
     def test_benchmarks_are_collected(self):
-        bench = {"context": {}, "benchmarks": [{"name": "BM_X", "real_time": 1}]}
+        bench = {"context": {"ckc_mode": "short", "date": "x"},
+                 "benchmarks": [{"name": "BM_X", "real_time": 1, "label": "bench.veth"},
+                                {"name": "BM_unlabelled", "real_time": 1}]}
         stream = results.parse_serial(frame("bench-ns", bench))
         out = results.run_document(IDENT, stream, results.VmOutcome("ok", ""), {})
-        self.assertEqual(out["benchmarks"][0]["name"], "BM_X")
+        self.assertEqual([e["name"] for e in out["benchmarks"]], ["BM_X"])
+        entry = out["benchmarks"][0]
+        self.assertEqual((entry["behaviour"], entry["accel"], entry["binary"]),
+                         ("bench.veth", IDENT.accel, "ckc-bench-ns"))
+        self.assertEqual(entry["context"], {"ckc_mode": "short"})
 
     def test_merge_fills_ids_from_other_runs(self):
         good = results.run_document(IDENT, results.parse_serial(frame("ns", doc(
