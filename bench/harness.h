@@ -1,6 +1,7 @@
 // The ckc benchmark driver: Google Benchmark does the timing and writes the JSON; this driver
 // runs the registered cases in interleaved rounds (A B C / C B A / A B C ...) instead of one
-// after the other, so slow drift of a shared machine hits every configuration alike, and adds
+// after the other, so slow drift of a shared machine hits every configuration alike, after one
+// untimed warm-up round (except in smoke mode), and adds
 // the figures a single benchmark run cannot give:
 //   - per case: mean / median / stddev / cv aggregates over the rounds; a cv above the bound is
 //     flagged ("cv-exceeded" in the label, counter cv_exceeded = 1), never silently reported;

@@ -45,6 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--suites", help="comma list of suite areas (default: every one built)")
     p.add_argument("--bench", nargs="?", const="short", choices=("smoke", "short", "full"),
                    help="also run bench/ckc-bench-* binaries, in this mode (default short)")
+    p.add_argument("--bench-args", default="", metavar="ARGS",
+                   help="more arguments for every benchmark binary, e.g. '--rounds=10 "
+                   "--filter=loop:populate'")
     p.add_argument("--memory", type=int, default=1024, help="MiB per VM")
     p.add_argument("--cpus", type=int, default=1, help="vCPUs per VM")
     p.add_argument("--refresh", action="store_true", help="re-resolve kernels through apt")
@@ -84,6 +87,11 @@ def find_payload(args: argparse.Namespace) -> initramfs.Payload:
         raise UsageError(f"no suite binaries in {build}/suites; build first "
                          f"(cmake -S . -B {build} -G Ninja && cmake --build {build})")
     benches = {}
+    if args.bench_args and not args.bench:
+        raise UsageError("--bench-args needs --bench")
+    if any(not w.startswith("--") for w in args.bench_args.split()):
+        raise UsageError(f"--bench-args takes flags only (--rounds=N --filter=REGEX ...), got "
+                         f"'{args.bench_args}'")
     if args.bench:
         benches = {f"bench-{n}": p for n, p in discover(build, "bench/ckc-bench-*",
                                                           "ckc-bench-").items()
@@ -91,7 +99,8 @@ def find_payload(args: argparse.Namespace) -> initramfs.Payload:
     helpers = [p for name, p in discover(build, "suites/ckc-*", "").items()
                if not name.startswith("ckc-suite-") and name not in HOST_ONLY]
     return initramfs.Payload(suites=suites, benches=benches, helpers=helpers,
-                             bench_args=[f"--{args.bench}"] if args.bench else [])
+                             bench_args=[f"--{args.bench}", *args.bench_args.split()]
+                             if args.bench else [])
 
 
 def ensure_tools() -> str:

@@ -133,6 +133,7 @@ stream_while_running() { # pid name file
 
 run_list() { # list kind; a list line is: name binary [arguments...]
 	[ -f "$1" ] || return 0
+	set -f # arguments are split into words, never globbed
 	while read -r name bin args; do
 		[ -n "$name" ] || continue
 		out="/tmp/ckc-results/$name.json"
@@ -162,6 +163,7 @@ run_list() { # list kind; a list line is: name binary [arguments...]
 		say "finished $name status $status timed_out $timed_out"
 		ship "$name" "$status" "$timed_out" "$out"
 	done < "$1"
+	set +f
 }
 
 leave_rootfs() {

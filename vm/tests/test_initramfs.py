@@ -69,6 +69,11 @@ class CliErrors(unittest.TestCase):
     def test_unknown_mode(self):
         self.assert_one_line(self.run_cli("--modes", "v1,cgroup3"), "unknown mode 'cgroup3'")
 
+    def test_bench_args_need_bench_and_flags(self):
+        self.assert_one_line(self.run_cli("--bench-args=--rounds=3"), "needs --bench")
+        self.assert_one_line(self.run_cli("--bench", "short", "--bench-args=rounds"),
+                             "takes flags only")
+
 
 if __name__ == "__main__":
     unittest.main()
