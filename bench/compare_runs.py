@@ -4,8 +4,8 @@
 
 Each file is a results file written by `ckc bench` or a binary's Google Benchmark JSON. Per case
 it prints the mean ns/page (or per operation) of every run with the run-to-run CV, and for cases
-with an overhead entry the overhead % of every run with its spread (standard deviation in
-percentage points). One line on stderr and exit 2 on bad input.
+with an overhead entry the overhead % of every run with its spread: standard deviation in
+percentage points, the overhead's own CV, and the CV of the leaf/root cost ratio. One line on stderr and exit 2 on bad input.
 """
 from __future__ import annotations
 
@@ -58,8 +58,14 @@ def describe(name: str, c: CaseFigures) -> str:
         line += f" {m:10.1f} ns  run-to-run cv {100 * statistics.stdev(c.means) / m:5.2f} %"
     if len(c.overheads) >= 2:
         runs = ", ".join(f"{o:+.2f}{'' if r else '*'}" for o, r in zip(c.overheads, c.resolved))
-        line += (f" | overhead {statistics.fmean(c.overheads):+.2f} % "
-                 f"(sd {statistics.stdev(c.overheads):.2f} pp; runs {runs})")
+        mean, sd = statistics.fmean(c.overheads), statistics.stdev(c.overheads)
+        cv = f"{100 * sd / abs(mean):.0f} %" if mean else "undefined"
+        # The leaf's cost as a multiple of the root's (1 + overhead): its CV is what the
+        # per-page figures' noise gives; the overhead's own CV explodes as it nears zero.
+        ratios = [1 + o / 100 for o in c.overheads]
+        ratio_cv = 100 * statistics.stdev(ratios) / statistics.fmean(ratios)
+        line += (f" | overhead {mean:+.2f} % (sd {sd:.2f} pp, cv {cv}; leaf/root ratio cv "
+                 f"{ratio_cv:.2f} %; runs {runs})")
     return line
 
 

@@ -261,6 +261,27 @@ void AddOverhead(const Case& c, const Collector& col, std::vector<Run>* out) {
   out->push_back(std::move(r));
 }
 
+// The per-round values of a case's own percentage counter, as an "overhead" entry.
+void AddCounterInterval(const Case& c, const std::map<int, Run>& runs, std::vector<Run>* out) {
+  std::vector<double> pct, base_ns;
+  for (const auto& [round, r] : runs) {
+    auto it = r.counters.find(c.percent_counter);
+    if (r.error_occurred || it == r.counters.end()) continue;
+    pct.push_back(it->second.value);
+  }
+  if (pct.empty()) return;
+  Interval k = MeanInterval(pct);
+  Run r = Aggregate(runs.begin()->second, "overhead", k.mean / 100.0, benchmark::kPercentage);
+  r.report_label = c.id + (k.Resolved() ? "" : " not-resolved");
+  r.counters["overhead_pct"] = k.mean;
+  r.counters["ci95_lo_pct"] = k.lo;
+  r.counters["ci95_hi_pct"] = k.hi;
+  r.counters["resolved"] = k.Resolved() ? 1 : 0;
+  r.counters["pairs"] = static_cast<double>(k.n);
+  r.repetitions = static_cast<int64_t>(k.n);
+  out->push_back(std::move(r));
+}
+
 void AddSlopes(const Collector& col, std::vector<Run>* out) {
   std::map<std::string, std::vector<const Case*>> groups;
   for (const Case& c : g_cases) {
@@ -311,6 +332,7 @@ std::vector<Run> Assemble(const Collector& col) {
     }
     AddAggregates(c, it->second, &out);
     if (!c.baseline.empty()) AddOverhead(c, col, &out);
+    if (!c.percent_counter.empty()) AddCounterInterval(c, it->second, &out);
   }
   AddSlopes(col, &out);
   return out;

@@ -6,7 +6,8 @@
 //   - per case: mean / median / stddev / cv aggregates over the rounds; a cv above the bound is
 //     flagged ("cv-exceeded" in the label, counter cv_exceeded = 1), never silently reported;
 //   - per case with a baseline: the overhead against it, with a 95 % interval from Student's t
-//     over the paired rounds; an interval that spans zero is labelled "not-resolved";
+//     over the paired rounds; an interval that spans zero is labelled "not-resolved" (or, for a
+//     case that pairs configurations itself, the interval of its per-round percent counter);
 //   - per slope group: the cost per level (e.g. ns per cgroup level) fitted per round, with its
 //     interval over the rounds.
 // Every entry's label starts with the catalogue ID (bench.*).
@@ -72,6 +73,10 @@ struct Case {
   int64_t iterations = 0;    // fixed iterations per round; 0: min_time decides
   bool manual_time = false;  // fn reports each iteration's time (SetIterationTime)
   double min_time = 0;       // seconds per round when iterations == 0; 0: the mode's default
+  // A counter the case computes itself each round as a percentage (e.g. "overhead_pct" of a
+  // case that pairs configurations cycle by cycle): its mean over the rounds with a 95 % t
+  // interval becomes an "overhead" entry, like a baseline's.
+  std::string percent_counter;
 };
 
 // Registers a case (with Google Benchmark, in the interleaving order).

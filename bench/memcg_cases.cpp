@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <numeric>
+
 namespace ckc::bench {
 
 std::vector<int> SeriesDepths() {
@@ -37,6 +40,52 @@ void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup* g, cons
   state.counters["cpu"] = env.cpu();
 }
 
+void RunPaired(benchmark::State& state, const MemcgEnv& env, const Cgroup* root,
+               const Cgroup* leaf, const LoopSpec& spec) {
+  const double pages = static_cast<double>(spec.bytes / kPage);
+  // One cycle in `g`, its thread CPU seconds.
+  auto cycle_in = [&](const Cgroup* g, std::size_t bytes) -> Result<double> {
+    CKC_CHECK(env.Enter(g));
+    if (spec.before_cycle) CKC_CHECK(spec.before_cycle());
+    return spec.cycle(bytes);
+  };
+  const std::size_t warm = std::max(spec.bytes / 8, kPage);
+  for (const Cgroup* g : {root, leaf}) {
+    if (auto w = cycle_in(g, warm); !w) {
+      (void)env.Return();
+      return Skip(state, w.error(), "setup:warm-up");
+    }
+  }
+  std::vector<double> log_ratios;
+  double root_seconds = 0;
+  bool leaf_first = false;
+  for (auto _ : state) {
+    // root, leaf | leaf, root | root, leaf ...: neither side always runs first.
+    Result<double> a = cycle_in(leaf_first ? leaf : root, spec.bytes);
+    Result<double> b = a ? cycle_in(leaf_first ? root : leaf, spec.bytes) : a;
+    if (!a || !b) {
+      Skip(state, (!a ? a : b).error(), "loop");
+      break;
+    }
+    double leaf_s = leaf_first ? *a : *b, root_s = leaf_first ? *b : *a;
+    leaf_first = !leaf_first;
+    state.SetIterationTime(leaf_s / pages);
+    root_seconds += root_s;
+    log_ratios.push_back(std::log(leaf_s / root_s));
+  }
+  (void)env.Return();
+  if (log_ratios.empty()) return;
+  // The geometric mean of leaf/root over the pairs: drift that scales both cycles of a pair
+  // cancels, and a slow pair does not outweigh the others.
+  double mean_log = std::accumulate(log_ratios.begin(), log_ratios.end(), 0.0) /
+                    static_cast<double>(log_ratios.size());
+  state.counters["overhead_pct"] = 100.0 * std::expm1(mean_log);
+  state.counters["root_ns_per_page"] =
+      1e9 * root_seconds / static_cast<double>(log_ratios.size()) / pages;
+  state.counters["pages"] = pages;
+  state.counters["cpu"] = env.cpu();
+}
+
 namespace {
 
 std::string CaseName(const LoopSpec& spec, int depth, int limit_pct) {
@@ -62,6 +111,26 @@ void AddCase(MemcgEnv& env, const LoopSpec& spec, int depth, int limit_pct) {
   Add(std::move(c));
 }
 
+// depth:N against the root, cycle by cycle in one case (RunPaired), for depths 1 to 8.
+void AddPairedCase(MemcgEnv& env, const LoopSpec& spec, int depth) {
+  Case c{.name = fmt::format("{}/loop:{}/paired:root/depth:{}/limit:0", spec.family, spec.loop,
+                             depth),
+         .id = spec.id};
+  auto root = env.Leaf(0, 0);
+  auto leaf = env.Leaf(depth, 0);
+  if (!root || !leaf) {
+    Error e = !root ? root.error() : leaf.error();
+    c.fn = [e](benchmark::State& s) { Skip(s, e, "setup:cgroup"); };
+  } else {
+    const Cgroup *r = *root, *l = *leaf;
+    c.fn = [&env, r, l, spec](benchmark::State& s) { RunPaired(s, env, r, l, spec); };
+  }
+  c.iterations = spec.iterations;
+  c.manual_time = true;
+  c.percent_counter = "overhead_pct";
+  Add(std::move(c));
+}
+
 }  // namespace
 
 void RegisterDepthSeries(MemcgEnv& env, const LoopSpec& spec) {
@@ -78,6 +147,9 @@ void RegisterDepthSeries(MemcgEnv& env, const LoopSpec& spec) {
     // The root takes no limit, and the run-scoped parent (depth 1) holds every other group.
     if (depth < 2) continue;
     for (int pct : spec.limit_pcts) AddCase(env, spec, depth, pct);
+  }
+  for (int depth : SeriesDepths()) {
+    if (depth >= 1 && depth <= 8) AddPairedCase(env, spec, depth);
   }
 }
 

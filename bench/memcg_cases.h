@@ -5,7 +5,9 @@
 //                             .loop = "write", .bytes = 128 << 20, .iterations = 2,
 //                             .cycle = [](size_t bytes) { ...; return seconds; }});
 //   -> BM_MemcgFaultAnon/loop:write/depth:0/limit:0, .../depth:4/limit:0, ...
-//      each reporting ns per 4 KiB page; limit:N means memory.max = N % of the working set.
+//      each reporting ns per 4 KiB page; limit:N means memory.max = N % of the working set;
+//      and BM_MemcgFaultAnon/loop:write/paired:root/depth:4/limit:0 (depths 1-8): root and
+//      leaf alternated cycle by cycle in one case, the overhead figure least moved by drift.
 #pragma once
 
 #include <cstddef>
@@ -46,6 +48,13 @@ void RegisterDepthSeries(MemcgEnv& env, const LoopSpec& spec);
 // A case body: enters `g` (stays put for nullptr), runs one untimed warm-up cycle, then times
 // `spec.cycle` per iteration in ns per page (manual time), and returns to the origin cgroup.
 void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup* g, const LoopSpec& spec);
+
+// A case body pairing the root cgroup with `leaf` cycle by cycle (root, leaf | leaf, root | ...),
+// so that both cycles of a pair see the same state of the machine. Time: the leaf's ns per page;
+// counters: overhead_pct (geometric mean of leaf/root over the pairs, as a percentage, the
+// figure the harness puts an interval on across rounds) and root_ns_per_page.
+void RunPaired(benchmark::State& state, const MemcgEnv& env, const Cgroup* root,
+               const Cgroup* leaf, const LoopSpec& spec);
 
 // Registers the anonymous / file loops (memcg_anon.cpp, memcg_file.cpp).
 [[nodiscard]] Status RegisterAnon(MemcgEnv& env);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -60,8 +61,11 @@ Result<RunScope*> RunScope::Open() {
   } else {
     run->id_ = NewRunId();
     run->dir_ = fmt::format("{}/ckc-{}", base, run->id_);
-    if (::mkdir(run->dir_.c_str(), 0700) != 0) return ErrnoError("mkdir", run->dir_);
-    CKC_TRY(lock, OpenFile(run->dir_ + "/lock", O_RDWR | O_CREAT, 0600));
+    // Made under a name no sweep looks at, locked, then renamed into place: another run's
+    // sweep never sees this run's directory without its lock held.
+    std::string making = fmt::format("{}/.making-{}", base, run->id_);
+    if (::mkdir(making.c_str(), 0700) != 0) return ErrnoError("mkdir", making);
+    CKC_TRY(lock, OpenFile(making + "/lock", O_RDWR | O_CREAT, 0600));
     // A POSIX record lock, not flock(): it belongs to this process alone, so a child that
     // outlives the run (a task frozen in a v1 freezer cannot die) does not keep the run "alive"
     // and out of the sweep that would thaw and kill it.
@@ -69,7 +73,11 @@ Result<RunScope*> RunScope::Open() {
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
     if (::fcntl(lock.get(), F_SETLK, &fl) != 0)
-      return ErrnoError("fcntl(F_SETLK)", run->dir_ + "/lock");
+      return ErrnoError("fcntl(F_SETLK)", making + "/lock");
+    if (::rename(making.c_str(), run->dir_.c_str()) != 0) {
+      (void)RemoveTree(making);
+      return ErrnoError("rename", making);
+    }
     run->lock_ = std::move(lock);
     ::setenv("CKC_RUN_ID", run->id_.c_str(), 1);
   }
@@ -171,6 +179,14 @@ SweepReport SweepDeadRuns() {
   }
   std::string base = RunStateBase();
   for (const std::string& name : Subdirs(base)) {
+    // A run killed while making its directory (RunScope::Open) leaves a .making-<id>: stale
+    // once it is a minute old (making one takes microseconds).
+    struct stat st {};
+    if (name.starts_with(".making-") && ::stat((base + "/" + name).c_str(), &st) == 0 &&
+        st.st_mtime + 60 < ::time(nullptr)) {
+      (void)RemoveTree(base + "/" + name);
+      continue;
+    }
     if (!IsRunName(name) || !dead(name)) continue;
     std::string p = base + "/" + name;
     if (auto st = RemoveTree(p)) {

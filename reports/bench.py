@@ -28,6 +28,9 @@ class Figure:
     stddev_ns: float
     n: int
     accel: str
+    # The binary's own overhead figure against its baseline (paired within rounds, so tighter
+    # than two means compared here): (percent, 95 % low, 95 % high), or None.
+    own_overhead: tuple[float, float, float] | None = None
 
     @property
     def emulated(self) -> bool:
@@ -91,19 +94,35 @@ def figures(entries: list[dict[str, Any]]) -> list[Figure]:
                 continue
             n, mean = len(samples), statistics.fmean(samples)
             sd = statistics.stdev(samples) if n > 1 else 0.0
-        out.append(Figure(str(first["behaviour"]), name, mean, sd, n, str(first.get("accel", ""))))
+        own = None
+        if "overhead" in aggs:
+            o = aggs["overhead"]
+            try:
+                own = (float(o["overhead_pct"]), float(o["ci95_lo_pct"]), float(o["ci95_hi_pct"]))
+            except (KeyError, TypeError, ValueError):
+                own = None
+        out.append(Figure(str(first["behaviour"]), name, mean, sd, n, str(first.get("accel", "")),
+                          own))
     return out
 
 
 def overheads(figs: list[Figure]) -> list[Overhead]:
-    """depth:N vs depth:0 of the same benchmark (memcg nesting cost)."""
+    """depth:N vs depth:0 of the same benchmark (memcg nesting cost). The binary's own paired
+    figure is taken when it wrote one; else the two means are compared here."""
     by_name = {f.name: f for f in figs}
     out = []
     for f in figs:
         m = re.search(r"depth:(\d+)", f.name)
         if not m or m.group(1) == "0":
             continue
-        base = by_name.get(f.name[:m.start()] + "depth:0" + f.name[m.end():])
+        base_name = f.name[:m.start()] + "depth:0" + f.name[m.end():]
+        if f.own_overhead is not None:
+            pct, lo, hi = f.own_overhead
+            base_ns = f.mean_ns / (1 + pct / 100) if pct > -100 else 0.0
+            out.append(Overhead(f.behaviour, f.name, base_name, f.mean_ns - base_ns,
+                                (hi - lo) / 2 / 100 * base_ns, pct))
+            continue
+        base = by_name.get(base_name)
         if base is None:
             continue
         delta = f.mean_ns - base.mean_ns
