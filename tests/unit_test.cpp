@@ -1,5 +1,7 @@
 // Self-tests of the harness itself (ctest label `unit`): they check ckc, not the kernel.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -228,6 +230,20 @@ TEST(RunScope, DeadRunLeftoversAreSwept) {
   EXPECT_FALSE(std::filesystem::exists(dead));
   ASSERT_NE(RunScope::Current(), nullptr);
   EXPECT_TRUE(RunIsAlive(RunScope::Current()->id()));  // this process holds its own run
+}
+
+TEST(RunScope, StaleHalfMadeRunDirectoryIsSwept) {
+  // A run killed between making its directory and renaming it into place leaves .making-<id>;
+  // a fresh one may belong to a run being made right now and is left alone.
+  std::string stale = RunStateBase() + "/.making-0ld", fresh = RunStateBase() + "/.making-n3w";
+  ASSERT_OK(MakeDirs(stale));
+  ASSERT_OK(MakeDirs(fresh));
+  const timespec old_times[2] = {{::time(nullptr) - 120, 0}, {::time(nullptr) - 120, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, stale.c_str(), old_times, 0), 0);
+  (void)SweepDeadRuns();
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(fresh));
+  std::filesystem::remove(fresh);
 }
 
 }  // namespace
