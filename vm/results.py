@@ -219,6 +219,11 @@ def run_document(ident: VmIdentity, stream: SerialStream, vm: VmOutcome,
     doc["vm"]["binaries"] = {name: {"status": f.status, "timed_out": f.timed_out,
                                     "results": f.doc is not None}
                              for name, f in stream.files.items()}
+    for name, f in stream.files.items():
+        # A benchmark binary that could not run here says why (e.g. config:CONFIG_MEMCG_V1).
+        bench_doc = f.doc if name.startswith("bench-") and isinstance(f.doc, dict) else {}
+        if skipped := bench_doc.get("context", {}).get("ckc_skipped"):
+            doc["vm"]["binaries"][name]["skipped"] = skipped
     if lost or vm.state != "ok":
         doc["vm"]["console_tail"] = vm.console_tail
     return doc

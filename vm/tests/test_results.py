@@ -109,6 +109,14 @@ class Synthesis(unittest.TestCase):
                          ("bench.veth", IDENT.accel, "ckc-bench-ns"))
         self.assertEqual(entry["context"], {"ckc_mode": "short"})
 
+    def test_a_skipped_bench_binary_says_why(self):
+        bench = {"context": {"ckc_skipped": "config:CONFIG_MEMCG_V1 (...)"}, "benchmarks": []}
+        stream = results.parse_serial(frame("bench-memcg", bench))
+        out = results.run_document(IDENT, stream, results.VmOutcome("ok", ""), {})
+        self.assertEqual(out["vm"]["binaries"]["bench-memcg"]["skipped"],
+                         "config:CONFIG_MEMCG_V1 (...)")
+        self.assertEqual(out["benchmarks"], [])
+
     def test_merge_fills_ids_from_other_runs(self):
         good = results.run_document(IDENT, results.parse_serial(frame("ns", doc(
             *(entry(t, "pass") for t in LISTED)))), results.VmOutcome("ok", ""), {})
