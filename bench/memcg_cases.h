@@ -6,7 +6,7 @@
 //                             .cycle = [](size_t bytes) { ...; return seconds; }});
 //   -> BM_MemcgFaultAnon/loop:write/depth:0/limit:0, .../depth:4/limit:0, ...
 //      each reporting ns per 4 KiB page; limit:N means memory.max = N % of the working set;
-//      and BM_MemcgFaultAnon/loop:write/paired:root/depth:4/limit:0 (depths 1-8): root and
+//      and BM_MemcgFaultAnon/loop:write/paired:root/depth:4/limit:0 (depths 1, 4, 8): root and
 //      leaf alternated cycle by cycle in one case, the overhead figure least moved by drift.
 #pragma once
 
