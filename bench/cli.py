@@ -157,12 +157,11 @@ def run_binary(binary: Path, mode: str, json_path: Path, args: argparse.Namespac
     return subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False).returncode
 
 
-def entries_of(json_path: Path, binary: str, accel: str) -> list[dict[str, Any]]:
+def entries_of(json_path: Path, binary: str, accel: str) -> tuple[list[dict[str, Any]], str]:
+    """The binary's entries for the results file, and why it skipped itself ("" if it ran)."""
     doc = json.loads(json_path.read_text())
-    skipped = doc.get("context", {}).get("ckc_skipped")
-    if skipped:
-        print(f"ckc bench: {binary} skipped: {skipped}", file=sys.stderr)
-    return schema.bench_entries(doc, binary, accel)
+    return schema.bench_entries(doc, binary, accel), str(doc.get("context", {}).get(
+        "ckc_skipped", ""))
 
 
 def check_args(args: argparse.Namespace) -> list[Path]:
@@ -193,19 +192,24 @@ def main(argv: list[str]) -> int:
         print(f"ckc bench: {err}", file=sys.stderr)
         return 2
     accel = str(doc.get("machine", {}).get("accel", "host"))
-    failed = []
+    failed, skipped = [], []
     for binary in binaries:
         json_path = results.with_name(f"{results.stem}.{binary.name}.json")
         rc = run_binary(binary, mode, json_path, args)
         if rc != 0 or not json_path.exists():
             failed.append(f"{binary.name} (exit {rc})")
             continue
-        doc["benchmarks"].extend(entries_of(json_path, binary.name, accel))
+        entries, why = entries_of(json_path, binary.name, accel)
+        doc["benchmarks"].extend(entries)
+        if why:
+            skipped.append(f"{binary.name} ({why})")
     doc["run"]["finished"] = now()
     schema.write_json_atomic(results, doc)
     flagged = sum(1 for e in doc["benchmarks"] if "cv-exceeded" in str(e.get("label", "")))
+    notes = [f"{flagged} with cv-exceeded"] if flagged else []
+    notes += [f"skipped: {', '.join(skipped)}"] if skipped else []
     print(f"ckc bench: {len(doc['benchmarks'])} entries in {results}"
-          f"{f'; {flagged} with cv-exceeded' if flagged else ''}", file=sys.stderr)
+          f"{''.join('; ' + n for n in notes)}", file=sys.stderr)
     if failed:
         print(f"ckc bench: failed: {', '.join(failed)}", file=sys.stderr)
         return 1
