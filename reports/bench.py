@@ -16,7 +16,15 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-Z95 = 1.96
+# Two-sided 95 % quantiles of Student's t by degrees of freedom (1-30); beyond, the normal's.
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t975(df: int) -> float:
+    return T975[df - 1] if 1 <= df <= len(T975) else 1.96
+
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
@@ -38,7 +46,7 @@ class Figure:
 
     def ci95_ns(self) -> float:
         """Half-width of the 95 % interval of the mean (0 when there is one sample)."""
-        return Z95 * self.stddev_ns / math.sqrt(self.n) if self.n > 1 else 0.0
+        return t975(self.n - 1) * self.stddev_ns / math.sqrt(self.n) if self.n > 1 else 0.0
 
 
 @dataclass(frozen=True)

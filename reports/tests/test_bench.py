@@ -24,9 +24,14 @@ class OverheadsTest(unittest.TestCase):
         (o,) = bench.overheads(figs)
         self.assertAlmostEqual(o.delta_ns, 30.0)
         self.assertAlmostEqual(o.percent, 3.0)
-        # Unpaired: 1.96 * hypot(50, 50) / sqrt(30) = 25.3 ns, so 30 ns is resolved.
-        self.assertAlmostEqual(o.ci95_ns, 1.96 * (2 * 50.0 ** 2) ** 0.5 / 30 ** 0.5, places=6)
+        # Unpaired: t(29) 2.045 * hypot(50, 50) / sqrt(30) = 26.4 ns, so 30 ns is resolved.
+        self.assertAlmostEqual(o.ci95_ns, 2.045 * (2 * 50.0 ** 2) ** 0.5 / 30 ** 0.5, places=6)
         self.assertTrue(o.resolved)
+
+    def test_few_rounds_get_students_t_not_the_normal(self) -> None:
+        (f,) = bench.figures([{**agg(ROOT, "mean", 1000.0), "repetitions": 3},
+                              {**agg(ROOT, "stddev", 30.0), "repetitions": 3}])
+        self.assertAlmostEqual(f.ci95_ns(), 4.303 * 30.0 / 3 ** 0.5, places=6)
 
     def test_the_binarys_paired_overhead_wins(self) -> None:
         figs = bench.figures([
