@@ -263,7 +263,7 @@ void AddOverhead(const Case& c, const Collector& col, std::vector<Run>* out) {
 
 // The per-round values of a case's own percentage counter, as an "overhead" entry.
 void AddCounterInterval(const Case& c, const std::map<int, Run>& runs, std::vector<Run>* out) {
-  std::vector<double> pct, base_ns;
+  std::vector<double> pct;
   for (const auto& [round, r] : runs) {
     auto it = r.counters.find(c.percent_counter);
     if (r.error_occurred || it == r.counters.end()) continue;
