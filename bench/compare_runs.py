@@ -2,7 +2,8 @@
 
     python3 -m bench.compare_runs run1.json run2.json run3.json [--filter REGEX]
 
-Each file is a results file written by `ckc bench` or a binary's Google Benchmark JSON. Per case
+Each file is a results file written by `ckc bench` or a binary's Google Benchmark JSON (or
+either gzipped, as in bench/results/). Per case
 it prints the mean ns/page (or per operation) of every run with the run-to-run CV, and for cases
 with an overhead entry the overhead % of every run with its spread: standard deviation in
 percentage points, the overhead's own CV, and the CV of the leaf/root cost ratio. One line on stderr and exit 2 on bad input.
@@ -10,6 +11,7 @@ percentage points, the overhead's own CV, and the CV of the leaf/root cost ratio
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import statistics
@@ -26,7 +28,8 @@ class CaseFigures:
 
 
 def load_entries(path: str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
         doc = json.load(f)
     entries = doc.get("benchmarks")
     if not isinstance(entries, list):
@@ -79,7 +82,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         cases = collect(args.files, args.filter)
-    except (OSError, ValueError, re.error) as err:
+    except (OSError, EOFError, ValueError, re.error) as err:
         print(f"compare_runs: {err}", file=sys.stderr)
         return 2
     print("(* = that run's interval spans zero: not resolved)")
