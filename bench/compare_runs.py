@@ -6,7 +6,8 @@ Each file is a results file written by `ckc bench` or a binary's Google Benchmar
 either gzipped, as in bench/results/). Per case
 it prints the mean ns/page (or per operation) of every run with the run-to-run CV, and for cases
 with an overhead entry the overhead % of every run with its spread: standard deviation in
-percentage points, the overhead's own CV, and the CV of the leaf/root cost ratio. One line on stderr and exit 2 on bad input.
+percentage points, the overhead's own CV, and the CV of the leaf/root cost ratio. One line on
+stderr and exit 2 on bad input.
 """
 from __future__ import annotations
 

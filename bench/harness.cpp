@@ -231,6 +231,20 @@ void Add(Case c) {
 
 namespace {
 
+// An "overhead" entry: `pct` is the overhead in percent with its 95 % interval over `pct.n`
+// pairs; the label is `label`, plus " not-resolved" when the interval spans zero.
+Run OverheadEntry(const Run& like, const std::string& label, const Interval& pct) {
+  Run r = Aggregate(like, "overhead", pct.mean / 100.0, benchmark::kPercentage);
+  r.report_label = label + (pct.Resolved() ? "" : " not-resolved");
+  r.counters["overhead_pct"] = pct.mean;
+  r.counters["ci95_lo_pct"] = pct.lo;
+  r.counters["ci95_hi_pct"] = pct.hi;
+  r.counters["resolved"] = pct.Resolved() ? 1 : 0;
+  r.counters["pairs"] = static_cast<double>(pct.n);
+  r.repetitions = static_cast<int64_t>(pct.n);
+  return r;
+}
+
 void AddOverhead(const Case& c, const Collector& col, std::vector<Run>* out) {
   auto it = col.runs_.find(c.name), base = col.runs_.find(c.baseline);
   if (it == col.runs_.end() || base == col.runs_.end()) return;
@@ -246,18 +260,11 @@ void AddOverhead(const Case& c, const Collector& col, std::vector<Run>* out) {
   Interval d = PairedDifference(pa, pb);
   double base_mean = Summarize(pb).mean;
   auto pct = [&](double ns) { return base_mean != 0 ? 100.0 * ns / base_mean : 0.0; };
-  Run r = Aggregate(it->second.begin()->second, "overhead", pct(d.mean) / 100.0,
-                    benchmark::kPercentage);
-  r.report_label = fmt::format("{} vs:{}{}", c.id, c.baseline, d.Resolved() ? "" : " not-resolved");
+  Run r = OverheadEntry(it->second.begin()->second, fmt::format("{} vs:{}", c.id, c.baseline),
+                        Interval{pct(d.mean), pct(d.lo), pct(d.hi), d.n});
   r.counters["delta_ns"] = d.mean;
   r.counters["ci95_lo_ns"] = d.lo;
   r.counters["ci95_hi_ns"] = d.hi;
-  r.counters["overhead_pct"] = pct(d.mean);
-  r.counters["ci95_lo_pct"] = pct(d.lo);
-  r.counters["ci95_hi_pct"] = pct(d.hi);
-  r.counters["resolved"] = d.Resolved() ? 1 : 0;
-  r.counters["pairs"] = static_cast<double>(d.n);
-  r.repetitions = static_cast<int64_t>(d.n);
   out->push_back(std::move(r));
 }
 
@@ -270,16 +277,7 @@ void AddCounterInterval(const Case& c, const std::map<int, Run>& runs, std::vect
     pct.push_back(it->second.value);
   }
   if (pct.empty()) return;
-  Interval k = MeanInterval(pct);
-  Run r = Aggregate(runs.begin()->second, "overhead", k.mean / 100.0, benchmark::kPercentage);
-  r.report_label = c.id + (k.Resolved() ? "" : " not-resolved");
-  r.counters["overhead_pct"] = k.mean;
-  r.counters["ci95_lo_pct"] = k.lo;
-  r.counters["ci95_hi_pct"] = k.hi;
-  r.counters["resolved"] = k.Resolved() ? 1 : 0;
-  r.counters["pairs"] = static_cast<double>(k.n);
-  r.repetitions = static_cast<int64_t>(k.n);
-  out->push_back(std::move(r));
+  out->push_back(OverheadEntry(runs.begin()->second, c.id, MeanInterval(pct)));
 }
 
 void AddSlopes(const Collector& col, std::vector<Run>* out) {

@@ -32,9 +32,7 @@ ckc::Status Setup() {
   auto env = ckc::bench::MemcgEnv::Create();
   if (!env) {
     // A v1-mode kernel built without v1 memory cgroups (6.12 in Debian) has nothing to measure.
-    // The option exists since 6.11; "is not set" there means compiled out.
-    const auto& values = ckc::RunningKernelConfig().values;
-    if (auto it = values.find("CONFIG_MEMCG_V1"); it != values.end() && it->second == "n") {
+    if (ckc::RunningKernelConfig().CompiledOut("CONFIG_MEMCG_V1")) {
       ckc::bench::SkipAll(fmt::format("config:CONFIG_MEMCG_V1 ({})", env.error().Message()));
       return {};
     }

@@ -42,6 +42,13 @@ Tristate KernelConfig::Has(std::string_view option) const {
   return (it->second == "y" || it->second == "m") ? Tristate::kYes : Tristate::kNo;
 }
 
+bool KernelConfig::CompiledOut(std::string_view option) const {
+  if (option.empty() || Has(option) != Tristate::kNo) return false;
+  if (!option.ends_with("_V1")) return true;
+  auto it = values.find(std::string(option));
+  return it != values.end() && it->second == "n";
+}
+
 KernelConfig ParseKernelConfig(std::string_view text, std::string source) {
   KernelConfig cfg;
   cfg.source = std::move(source);

@@ -34,6 +34,9 @@ struct KernelConfig {
   // kYes for =y or =m, kNo for "is not set" or absent from a config that was found,
   // kUnknown when no config was found at all.
   [[nodiscard]] Tristate Has(std::string_view option) const;
+  // "is not set" (or absent) in a config that was found. The *_V1 options only exist since
+  // 6.11, so for them only "is not set" counts: absence means an older kernel with v1 built in.
+  [[nodiscard]] bool CompiledOut(std::string_view option) const;
 };
 [[nodiscard]] KernelConfig ParseKernelConfig(std::string_view text, std::string source);
 // Tries /proc/config.gz, /boot/config-<release>, /lib/modules/<release>/config, and the file

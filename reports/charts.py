@@ -5,8 +5,9 @@
 The memcg overhead of a leaf cgroup at depth N over the root (depth:0) per kernel, with its 95 %
 interval ("not resolved" when the interval spans zero, drawn hollow); bench.memcg-off: a kernel
 next to the same kernel booted with cgroup_disable=memory (a side-by-side table and a chart of
-the differences); and the cost of each container piece per kernel. Columns measured under TCG are drawn in their own
-section labelled emulated and never share a chart with host or KVM columns.
+the differences); and the cost of each container piece per kernel. Columns measured under TCG
+are drawn in their own section labelled emulated and never share a chart with host or KVM
+columns.
 """
 from __future__ import annotations
 
@@ -230,8 +231,9 @@ def accounting_off_tables(per_col: list[tuple[Column, list[bench.Figure]]]) -> l
     out = []
     for on_col, on_figs, off_col, off_figs in _accounting_off_pairs(per_col):
         on = {f.name: f for f in on_figs}
+        off_names = {g.name for g in off_figs}
         depths = sorted({_depth(f.name) for f in on_figs
-                         if _off_baseline_name(f.name) in {g.name for g in off_figs}})
+                         if _off_baseline_name(f.name) in off_names})
         if not depths:
             continue
         head = "".join(f"<th>{'root cgroup' if d == 0 else f'depth {d}'}</th>" for d in depths)

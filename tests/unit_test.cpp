@@ -179,6 +179,17 @@ TEST(KernelConfig, ParsesSetAndUnsetOptions) {
   EXPECT_EQ(KernelConfig{}.Has("CONFIG_USER_NS"), Tristate::kUnknown);
 }
 
+TEST(KernelConfig, CompiledOutCountsAbsentV1OptionsAsBuiltIn) {
+  KernelConfig c = ParseKernelConfig(
+      "CONFIG_MEMCG=y\n# CONFIG_MEMCG_V1 is not set\n# CONFIG_VETH is not set\n", "fixture");
+  EXPECT_TRUE(c.CompiledOut("CONFIG_MEMCG_V1"));
+  EXPECT_TRUE(c.CompiledOut("CONFIG_VETH"));
+  EXPECT_TRUE(c.CompiledOut("CONFIG_NET_CLS_CGROUP"));   // absent: not built
+  EXPECT_FALSE(c.CompiledOut("CONFIG_CPUSETS_V1"));     // absent _V1: a kernel before 6.11
+  EXPECT_FALSE(c.CompiledOut("CONFIG_MEMCG"));
+  EXPECT_FALSE(KernelConfig{}.CompiledOut("CONFIG_VETH"));  // no config found: unknown
+}
+
 TEST(KernelConfig, ReadsGzippedConfig) {
   auto raw = ReadFile(std::string(CKC_FIXTURES) + "/config-6.12-cloud.gz");
   ASSERT_TRUE(raw.has_value());

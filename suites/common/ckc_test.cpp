@@ -104,16 +104,6 @@ std::string V1ConfigOf(const std::string& c) {
   return "";
 }
 
-// Compiled out: "is not set" in a known config. The *_V1 options only exist since 6.11, so for
-// them absence means "older kernel with v1 built in", not "compiled out".
-bool CompiledOut(const std::string& option) {
-  const KernelConfig& cfg = RunningKernelConfig();
-  if (option.empty() || cfg.Has(option) != Tristate::kNo) return false;
-  if (!option.ends_with("_V1")) return true;
-  auto it = cfg.values.find(option);
-  return it != cfg.values.end() && it->second == "n";
-}
-
 bool ListedIn(const std::string& file, const std::string& c) {
   auto text = ReadFile(file);
   if (!text) return false;
@@ -141,7 +131,7 @@ int ServingVersion(const CgroupLayout& layout, const std::string& c, std::string
                        "off)", c, c);
   } else if (V1Only(c) && layout.mode == CgroupMode::kV2) {
     *why = fmt::format("cgroup-mode:v2-has-no-{} (a v1-only controller; this machine is v2)", c);
-  } else if (CompiledOut(option)) {
+  } else if (RunningKernelConfig().CompiledOut(option)) {
     *why = fmt::format("config:{} (not set in {}; no {} controller)", option,
                        RunningKernelConfig().source, c);
   } else {
@@ -172,7 +162,7 @@ Requirement ServedByCgroupVersion(std::string controller, int version, std::stri
     if (v == version) return std::nullopt;
     if (v == 0) return why;
     std::string option = V1ConfigOf(controller);
-    if (version == 1 && CompiledOut(option)) {
+    if (version == 1 && RunningKernelConfig().CompiledOut(option)) {
       return fmt::format("config:{} (v1 {} is compiled out; {} is served by v2)", option,
                          controller, controller);
     }

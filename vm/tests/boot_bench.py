@@ -3,6 +3,7 @@ cgroup_disable=memory. Checks that the benchmark binary's entries come back tagg
 accounting-off boot ran the loops with no groups under bench.memcg-off, and that the report sets
 the two side by side. Smoke sizes: it checks the path, never the figures."""
 
+import dataclasses
 import tempfile
 import unittest
 from pathlib import Path
@@ -20,8 +21,8 @@ class BootBench(unittest.TestCase):
         bench = bootutil.build_dir() / "bench" / "ckc-bench-memcg"
         if not bench.is_file():
             raise unittest.SkipTest(f"{bench} not built")
-        payload = type(payload)(suites=payload.suites, benches={"bench-memcg": bench},
-                                bench_args=["--smoke"])
+        payload = dataclasses.replace(payload, benches={"bench-memcg": bench},
+                                      bench_args=["--smoke"])
         chosen = bootutil.kernels_or_skip([KERNEL])
         cfg = bootutil.config(out, chosen, ["v2"], payload, timeout=240, append=append)
         (run,) = runner.run(cfg, log=bootutil.quiet)["runs"]
