@@ -22,9 +22,7 @@ TEST(Overlay, MergedView) {
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
-                         CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
-                         CKC_CHILD_CHECK(SeedLayers(ovl));
-                         CKC_CHILD_CHECK(ovl.Mount());
+                         CKC_CHILD_TRY(ovl, MountSeeded(base));
                          Observe(ch, "ls", List(ovl.merged()));
                          Observe(ch, "ro", ReadOr(ovl.merged() + "/ro.txt"));
                          Observe(ch, "rw", ReadOr(ovl.merged() + "/rw.txt"));
@@ -66,9 +64,7 @@ TEST(Overlay, CopyUpOnWrite) {
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {
-        CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
-        CKC_CHILD_CHECK(SeedLayers(ovl));
-        CKC_CHILD_CHECK(ovl.Mount());
+        CKC_CHILD_TRY(ovl, MountSeeded(base));
         Observe(ch, "upper-before", List(ovl.upper()));
         CKC_CHILD_CHECK(PutFile(ovl.merged() + "/ro.txt", "Another line\n", /*append=*/true));
         CKC_CHILD_CHECK(

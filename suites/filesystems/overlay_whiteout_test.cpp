@@ -34,9 +34,7 @@ TEST(Overlay, WhiteoutOnDelete) {
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
-                         CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
-                         CKC_CHILD_CHECK(SeedLayers(ovl));
-                         CKC_CHILD_CHECK(ovl.Mount());
+                         CKC_CHILD_TRY(ovl, MountSeeded(base));
                          return RemoveLowerFile(ch, ovl);
                        }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
@@ -71,9 +69,7 @@ TEST(Overlay, WhiteoutUnreadable) {
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {
-        CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
-        CKC_CHILD_CHECK(SeedLayers(ovl));
-        CKC_CHILD_CHECK(ovl.Mount());
+        CKC_CHILD_TRY(ovl, MountSeeded(base));
         CKC_CHILD_CHECK(::unlink((ovl.merged() + "/ro.txt").c_str()) == 0
                             ? Status{}
                             : ErrnoError("unlink", "merged/ro.txt"));

@@ -60,4 +60,11 @@ Status SeedLayers(const OverlayMount& ovl) {
   return PutFile(ovl.upper() + "/rw.txt", kRw);
 }
 
+Result<OverlayMount> MountSeeded(const std::string& base) {
+  CKC_TRY(ovl, OverlayMount::Create(base));
+  CKC_CHECK(SeedLayers(ovl));
+  CKC_CHECK(ovl.Mount());
+  return ovl;
+}
+
 }  // namespace ckc::test

@@ -32,6 +32,8 @@ std::string List(const std::string& dir);
 inline constexpr std::string_view kRo = "Read only file\n";
 inline constexpr std::string_view kRw = "Read write file\n";
 [[nodiscard]] Status SeedLayers(const OverlayMount& ovl);
+// An overlay under `base` with the seed's layers, mounted read-write.
+[[nodiscard]] Result<OverlayMount> MountSeeded(const std::string& base);
 // ClassifyUpperEntry(path) described, or "!<error>".
 std::string UpperKindOf(const std::string& path);
 
