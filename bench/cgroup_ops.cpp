@@ -21,6 +21,10 @@
 namespace ckc::bench {
 namespace {
 
+CKC_BENCH_ROW(kCgroupOpsRow, "bench.cgroup-ops", "D", "BM_CgroupOps",
+              "the cost of making a cgroup directory, moving a process into it and removing it, "
+              "per controller");
+
 struct OpsGroups {
   Cgroup parent, a, b;  // a and b: attach targets; declared after parent, destroyed first
   std::string dir;      // parent's directory for `controller`
@@ -103,7 +107,7 @@ Status RegisterCgroupOps() {
     }
     auto add = [&](const std::string& op, std::function<void(benchmark::State&)> fn) {
       Add({.name = fmt::format("BM_CgroupOps/op:{}/controller:{}", op, ctrl),
-           .id = "bench.cgroup-ops",
+           .id = kCgroupOpsRow.id,
            .fn = g ? fn : [why](benchmark::State& s) {
              Skip(s, why, ::geteuid() != 0 ? "needs:root" : "setup:cgroup");
            }});

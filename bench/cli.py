@@ -96,7 +96,7 @@ def minimal_header(argv: list[str]) -> dict[str, Any]:
     u = platform.uname()
     mem = meminfo_kib("MemTotal")
     swaps = [s for s in read("/proc/swaps").splitlines()[1:] if s.strip()]
-    return {"schema": 1,
+    return {"schema": schema.SCHEMA_VERSION,
             "run": {"id": os.urandom(4).hex(), "started": now(), "finished": None,
                     "tool_version": "0.1.0", "suites": [], "argv": argv},
             "kernel": {"release": u.release, "version": u.version, "arch": u.machine,

@@ -63,6 +63,18 @@ template <typename T>
   return full;
 }
 
+// A benchmark's catalogue row, declared once beside its cases (reports/catalogue.py reads these
+// declarations out of the sources; the ID must be a literal):
+//   CKC_BENCH_ROW(kVethRow, "bench.veth", "D", "BM_VethCreateDelete", "what is measured");
+//   Add({.name = "BM_VethCreateDelete/peer:same-ns", .id = kVethRow.id, ...});
+struct Row {
+  const char* id;        // "bench.veth"
+  const char* source;    // "D", "F" or "K" (reports/catalogue.py SOURCE_DOCUMENTS)
+  const char* family;    // the BM_ name its cases start with
+  const char* sentence;  // what is measured
+};
+#define CKC_BENCH_ROW(name, ...) [[maybe_unused]] constexpr ::ckc::bench::Row name{__VA_ARGS__}
+
 struct Case {
   std::string name;  // "BM_MemcgFaultAnon/loop:write/depth:4/limit:0"
   std::string id;    // catalogue row: "bench.memcg-fault-anon"

@@ -29,6 +29,11 @@
 namespace ckc::bench {
 namespace {
 
+CKC_BENCH_ROW(kFaultAnonRow, "bench.memcg-fault-anon", "D", "BM_MemcgFaultAnon",
+              "the cost per 4 KiB anonymous page (and per huge page with THP) of charging it in "
+              "the root cgroup and in a leaf memory cgroup at depth 1, 4 and 8, with and without a "
+              "limit close to usage, through user write faults and through MAP_POPULATE");
+
 constexpr std::size_t kHuge = 2u << 20;
 
 Result<double> TouchCycle(std::size_t bytes, int extra_flags, bool huge) {
@@ -125,7 +130,7 @@ Status RegisterAnon(MemcgEnv& env) {
   const std::size_t user_bytes = ByMode<std::size_t>(1u << 20, 16u << 20, 128u << 20);
   const std::size_t kernel_bytes = ByMode<std::size_t>(2u << 20, 32u << 20, 128u << 20);
   LoopSpec write{.family = "BM_MemcgFaultAnon",
-                 .id = "bench.memcg-fault-anon",
+                 .id = kFaultAnonRow.id,
                  .loop = "write",
                  .bytes = user_bytes,
                  .iterations = ByMode<int64_t>(1, 1, 2),

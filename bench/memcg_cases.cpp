@@ -88,6 +88,10 @@ void RunPaired(benchmark::State& state, const MemcgEnv& env, const Cgroup* root,
 
 namespace {
 
+CKC_BENCH_ROW(kMemcgOffRow, "bench.memcg-off", "D", "BM_MemcgFault",
+              "the memcg fault figures on a kernel booted with cgroup_disable=memory, the true "
+              "accounting-off baseline (in a VM)");
+
 std::string CaseName(const LoopSpec& spec, int depth, int limit_pct) {
   return fmt::format("{}/loop:{}/depth:{}/limit:{}", spec.family, spec.loop, depth, limit_pct);
 }
@@ -138,7 +142,7 @@ void RegisterDepthSeries(MemcgEnv& env, const LoopSpec& spec) {
     // No memory cgroups on this kernel: the loop alone, under the same case name, is the
     // accounting-off baseline the reports set beside the same kernel booted with it on.
     LoopSpec off = spec;
-    off.id = "bench.memcg-off";
+    off.id = kMemcgOffRow.id;
     AddCase(env, off, 0, 0);
     return;
   }

@@ -28,6 +28,11 @@
 namespace ckc::bench {
 namespace {
 
+CKC_BENCH_ROW(kFaultFileRow, "bench.memcg-fault-file", "D", "BM_MemcgFaultFile",
+              "the cost per page of file-backed faults, of page-cache reads and of write() into a "
+              "tmpfs file followed by ftruncate (a charge and an uncharge with no user fault), in "
+              "the same cgroup layout");
+
 std::string FsName(int fd) {
   struct statfs s {};
   if (::fstatfs(fd, &s) != 0) return "unknown";
@@ -131,7 +136,7 @@ Status RegisterFile(MemcgEnv& env) {
   const std::string disk_fs = FsName(disk->get());
   LoopSpec priv{
       .family = "BM_MemcgFaultFile",
-      .id = "bench.memcg-fault-file",
+      .id = kFaultFileRow.id,
       .loop = "private/fs:" + disk_fs,
       .fs = disk_fs,
       .bytes = user_bytes,
@@ -150,7 +155,7 @@ Status RegisterFile(MemcgEnv& env) {
   write.cycle = [wfd](std::size_t b) { return WriteCycle(wfd->get(), b); };
   RegisterDepthSeries(env, write);
   LoopSpec read{.family = "BM_MemcgFaultFile",
-                .id = "bench.memcg-fault-file",
+                .id = kFaultFileRow.id,
                 .loop = "read/fs:" + FsName(rfd->get()),
                 .fs = FsName(rfd->get()),
                 .bytes = read_bytes,

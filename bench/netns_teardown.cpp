@@ -27,6 +27,10 @@
 namespace ckc::bench {
 namespace {
 
+CKC_BENCH_ROW(kNetnsTeardownRow, "bench.netns-teardown", "D", "BM_NetnsTeardown",
+              "the cost of creating and destroying a network namespace, bare and holding one end "
+              "of a veth pair");
+
 struct Reference {
   Netns ns;
   NetlinkSocket nl;
@@ -102,7 +106,7 @@ Status RegisterNetnsTeardown() {
   const int64_t iters = ByMode<int64_t>(1, 5, 30);
   for (auto [veth, batch] : {std::pair{true, 1}, std::pair{true, 16}, std::pair{false, 16}}) {
     Add({.name = fmt::format("BM_NetnsTeardown/veth:{}/batch:{}", veth ? 1 : 0, batch),
-         .id = "bench.netns-teardown",
+         .id = kNetnsTeardownRow.id,
          .fn = [ref, batch, veth](benchmark::State& s) { BM_NetnsTeardown(s, ref, batch, veth); },
          .iterations = batch == 1 ? iters * 4 : iters,
          .manual_time = true});

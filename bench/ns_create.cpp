@@ -18,6 +18,10 @@
 namespace ckc::bench {
 namespace {
 
+CKC_BENCH_ROW(kNsCreateRow, "bench.ns-create", "D", "BM_NsCreate",
+              "the cost of clone() plus exit for each CLONE_NEW* flag alone and all of them "
+              "together, against a plain clone()");
+
 void BM_NsCreate(benchmark::State& state, uint64_t flags) {
   bool needs_root = flags != 0 && flags != CLONE_NEWUSER;
   if (needs_root && ::geteuid() != 0) {
@@ -48,7 +52,7 @@ void BM_NsCreate(benchmark::State& state, uint64_t flags) {
 void RegisterNsCreate() {
   auto add = [](const std::string& flag, uint64_t flags) {
     Add({.name = fmt::format("BM_NsCreate/flag:{}", flag),
-         .id = "bench.ns-create",
+         .id = kNsCreateRow.id,
          .fn = [flags](benchmark::State& s) { BM_NsCreate(s, flags); },
          .baseline = flag == "none" ? "" : "BM_NsCreate/flag:none"});
   };

@@ -26,6 +26,10 @@
 namespace ckc::bench {
 namespace {
 
+CKC_BENCH_ROW(kOverlayCopyUpRow, "bench.overlay-copy-up", "D", "BM_OverlayCopyUp",
+              "the latency of the first write to a lower file through an overlay mount (its "
+              "copy-up), by file size from 4 KiB to 64 MiB");
+
 namespace fs = std::filesystem;
 
 struct Layers {
@@ -105,7 +109,7 @@ Status RegisterOverlayCopyUp(bool private_mount_ns) {
   for (std::size_t b : sizes) {
     std::string file = fmt::format("f{}", b);
     Add({.name = fmt::format("BM_OverlayCopyUp/bytes:{}", b),
-         .id = "bench.overlay-copy-up",
+         .id = kOverlayCopyUpRow.id,
          .fn = [layers, b, file](benchmark::State& s) { BM_OverlayCopyUp(s, layers, b, file); }});
   }
   return {};

@@ -14,6 +14,10 @@
 namespace ckc::bench {
 namespace {
 
+CKC_BENCH_ROW(kVethRow, "bench.veth", "D", "BM_VethCreateDelete",
+              "the cost of creating and deleting a veth pair through netlink, both ends in one "
+              "namespace or the peer in another");
+
 struct Scratch {
   Netns a, b;
   NetlinkSocket nl;  // in `a`
@@ -51,7 +55,7 @@ Status RegisterVeth() {
   }
   for (bool other : {false, true}) {
     Add({.name = fmt::format("BM_VethCreateDelete/peer:{}", other ? "other-ns" : "same-ns"),
-         .id = "bench.veth",
+         .id = kVethRow.id,
          .fn = [s, other](benchmark::State& st) { BM_VethCreateDelete(st, s, other); }});
   }
   return {};

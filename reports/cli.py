@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reports import diff as diffmod
 from reports import html
-from reports.catalogue import find_catalogue, load_catalogue
+from reports import catalogue
 from reports.config_map import OPTIONS, ConfigError, read_config, running_kernel_config
 from reports.matrix import Matrix, find_column
 from reports.schema import SchemaError, load_many, matrix_to_json, merge, write_json_atomic
@@ -65,9 +65,13 @@ def cmd_html(args: argparse.Namespace) -> int:
     if matrix is None:
         _err("no valid results file among the inputs; no report written")
         return EXIT_BAD_INPUT
-    cat = load_catalogue(find_catalogue(args.catalogue))
-    if args.catalogue and not cat.found:
-        _err(f"{args.catalogue}: no catalogue rows found; the report shows IDs only")
+    try:
+        base = catalogue.load_json(args.catalogue) if args.catalogue \
+            else catalogue.project_catalogue()
+    except ValueError as err:
+        _err(str(err))
+        return EXIT_BAD_INPUT
+    cat = catalogue.with_results(base, matrix.runs)
     text = html.render_report(matrix, cat, [str(e) for e in errors], args.title)
     write_text_atomic(args.output, text)
     rows = [r for _, ids in html.rows_by_area(matrix, cat) for r in ids]
@@ -135,7 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("html", help="render the compatibility matrix as one HTML page")
     h.add_argument("inputs", nargs="+", metavar="RESULTS.json|DIR")
     h.add_argument("-o", "--output", default="report.html", metavar="REPORT.html")
-    h.add_argument("--catalogue", help="BEHAVIOURS.md (default: ../shared/BEHAVIOURS.md)")
+    h.add_argument("--catalogue", metavar="CATALOGUE.json",
+                   help="rows from `ckc catalogue --json` (default: this checkout's tests; "
+                   "the results' own sentences fill in rows it lacks)")
     h.add_argument("--title", default="ckc compatibility report")
     h.set_defaults(func=cmd_html)
     d = sub.add_parser("diff", help="what changed from A to B (or between two columns of A)")

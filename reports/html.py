@@ -168,8 +168,9 @@ def filters(areas: list[tuple[str, list[str]]]) -> str:
 def banners(errors: list[str], cat: Catalogue) -> str:
     out = [f'<div class="banner">Input not read: {escape(e)}</div>' for e in errors]
     if not cat.found:
-        out.append('<div class="banner info">Catalogue (BEHAVIOURS.md) not found: rows come '
-                   'from the results and show no catalogue sentence. Pass --catalogue PATH.'
+        out.append('<div class="banner info">No catalogue: neither a checkout of ckc nor the '
+                   'results carry the rows\' sentences (schema-1 files), so rows show their '
+                   'IDs only. Pass --catalogue CATALOGUE.json (from `ckc catalogue --json`).'
                    '</div>')
     return "".join(out)
 

@@ -1,4 +1,4 @@
-"""The one reader, validator and writer of ckc results files (schema 1, see SCHEMA.md).
+"""The one reader, validator and writer of ckc results files (schema 2, see SCHEMA.md).
 
 API (everything else here is internal):
 
@@ -6,11 +6,11 @@ API (everything else here is internal):
     runs, errors = load_many(paths)      # bad files become SchemaError entries, the rest load
     write_json_atomic(path, obj)         # temp file in the same directory + fsync + rename
     matrix = merge(runs)                 # Matrix: behaviour ID x Column(release, cgroup mode)
-    compat = matrix_to_json(matrix)      # the compatibility JSON ({"schema": 1, "runs": ...})
+    compat = matrix_to_json(matrix)      # the compatibility JSON ({"schema": 2, "runs": ...})
     entries = bench_entries(gbench_doc, binary, accel)  # a bench binary's JSON → "benchmarks"
 
-A file is either one run (`{"schema": 1, "run": ..., "kernel": ..., "results": ...}`) or several
-(`{"schema": 1, "runs": [run, ...]}`: the VM runner's merged file and the compatibility JSON
+A file is either one run (`{"schema": 2, "run": ..., "kernel": ..., "results": ...}`) or several
+(`{"schema": 2, "runs": [run, ...]}`: the VM runner's merged file and the compatibility JSON
 written by `ckc report merge`, which adds a "matrix" view that readers ignore).
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from reports.matrix import Matrix
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: results carry their row's sentence (and since); machine.accel_reason
+READABLE_SCHEMAS = (1, 2)  # schema-1 files read as schema 2 with those fields empty
 OUTCOMES = ("pass", "fail", "skip", "crash", "timeout")
 BAD_OUTCOMES = ("fail", "crash", "timeout")
 CGROUP_MODES = ("v1", "hybrid", "v2", "none")
@@ -58,6 +59,7 @@ class Machine:
     accel: str
     cpus: int = 0
     memory_kib: int = 0
+    accel_reason: str = ""  # why KVM was not used, where it was refused
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Result:
     details: str = ""
     source: str = ""
     duration_ms: float = 0.0
+    sentence: str = ""  # the catalogue row's sentence, as the test declared it
+    since: str = ""     # first kernel with the row's interface, where it has one
 
 
 @dataclass
@@ -161,6 +165,7 @@ def _machine(obj: dict[str, Any], path: str) -> Machine:
         accel=_choice(_get(m, "accel", (str,), "machine", path), ACCELS, "machine.accel", path),
         cpus=int(_get(m, "cpus", (int,), "machine", path, 0)),
         memory_kib=int(_get(m, "memory_kib", (int, float), "machine", path, 0)),
+        accel_reason=_get(m, "accel_reason", (str,), "machine", path, ""),
     )
 
 
@@ -178,6 +183,8 @@ def _result(item: Any, where: str, path: str) -> Result:
         details=_get(item, "details", (str,), where, path, ""),
         source=_get(item, "source", (str,), where, path, ""),
         duration_ms=float(_get(item, "duration_ms", (int, float), where, path, 0)),
+        sentence=_get(item, "sentence", (str,), where, path, ""),
+        since=_get(item, "since", (str,), where, path, ""),
     )
 
 
@@ -212,13 +219,14 @@ def _check_header(path: str, doc: Any) -> None:
         keys = ", ".join(list(doc)[:5]) or "none"
         raise SchemaError(path, f"not a ckc results file: no \"schema\" key "
                           f"(top-level keys: {keys})")
-    if doc["schema"] != SCHEMA_VERSION:
+    if doc["schema"] not in READABLE_SCHEMAS or isinstance(doc["schema"], bool):
+        readable = " and ".join(map(str, READABLE_SCHEMAS))
         raise SchemaError(path, f"schema {doc['schema']!r} is not supported: this ckc reads "
-                          f"schema {SCHEMA_VERSION}")
+                          f"schema {readable}")
 
 
 def load_results(path: str | os.PathLike[str]) -> list[Run]:
-    """Reads one results file (one run, or {"schema": 1, "runs": [...]}); SchemaError if bad."""
+    """Reads one results file (one run, or {"schema": 2, "runs": [...]}); SchemaError if bad."""
     name = str(path)
     doc = _parse_json(name, _read_text(name))
     _check_header(name, doc)

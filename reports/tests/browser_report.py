@@ -15,7 +15,7 @@ import os
 import unittest
 from pathlib import Path
 
-from reports.catalogue import Catalogue, find_catalogue, load_catalogue
+from reports.catalogue import Catalogue, project_catalogue, with_results
 from reports.html import render_report, row_differs, row_outcomes, rows_by_area
 from reports.matrix import Matrix
 from reports.schema import load_many, merge, write_text_atomic
@@ -49,7 +49,7 @@ class BrowserReportTest(unittest.TestCase):
         runs, errors = load_many([str(FIXTURES / n) for n in INPUTS])
         assert not errors, errors
         cls.matrix = merge(runs)
-        cls.cat = load_catalogue(find_catalogue())  # empty without ../shared: rows from results
+        cls.cat = with_results(project_catalogue(), cls.matrix.runs)
         cls.report = out_dir() / "report.html"
         write_text_atomic(cls.report, render_report(cls.matrix, cls.cat, generated="fixed"))
         cls.browser = Browser.start(chromium)

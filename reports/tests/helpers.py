@@ -11,7 +11,7 @@ GOOD = ["host-6.18-hybrid.json", "vm-5.10-v1.json", "vm-5.10-v2.json", "vm-6.1-v
         "vm-6.12-v1.json", "vm-6.19-v2-crash.json"]
 BAD = {"empty.json": "empty file", "truncated.json": "truncated JSON",
        "corrupt.json": "malformed JSON", "foreign.json": "not a ckc results file",
-       "schema2.json": "schema 2 is not supported", "badfield.json": "results[3].outcome"}
+       "schema99.json": "schema 99 is not supported", "badfield.json": "results[3].outcome"}
 
 
 def fixture(name: str) -> str:

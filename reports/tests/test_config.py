@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import unittest
 
-from reports.catalogue import find_catalogue, load_catalogue
+from reports.catalogue import project_catalogue
 from reports.config_map import (BY_NAME, OPTIONS, ConfigError, explain_reason, options_for_row,
                                 read_config)
 from reports.tests.helpers import fixture, run_cli
@@ -52,9 +52,7 @@ class ConfigMapTest(unittest.TestCase):
         self.assertIn("not set", explain_reason("config:CONFIG_SOMETHING_NEW"))
 
     def test_every_pattern_names_catalogue_rows(self) -> None:
-        cat = load_catalogue(find_catalogue())
-        if not cat.found:
-            self.skipTest("catalogue (../shared/BEHAVIOURS.md) not present")
+        cat = project_catalogue()
         for opt in OPTIONS:
             with self.subTest(option=opt.name):
                 self.assertTrue(any(opt in options_for_row(r) for r in cat.rows), opt.rows)

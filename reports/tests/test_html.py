@@ -8,26 +8,19 @@ import unittest
 from html.parser import HTMLParser
 from pathlib import Path
 
-from reports.catalogue import Catalogue, parse_catalogue
+from reports.catalogue import Catalogue, Row, from_rows
 from reports.html import render_report
 from reports.schema import load_many, merge
 from reports.tests.helpers import GOOD, fixture, run_cli
 
-MINI_CATALOGUE = """# Behaviour catalogue
-## PID (D)
-| ID | behaviour |
-|---|---|
-| pid.first-is-1 | the first process in a new pid namespace has PID 1 |
-| pid.never-run | a row no fixture has |
-## Memory controller (D, F)
-| ID | behaviour |
-|---|---|
-| mem.stat-anon-file | memory.stat counts anonymous and file pages separately |
-## Benchmarks (D) — figures, not pass/fail
-| ID | what is measured |
-|---|---|
-| bench.veth | veth pair create + delete through netlink |
-"""
+PID_AREA = "PID namespace, pidfd, clone3"
+MINI_CATALOGUE = from_rows([
+    Row("pid.first-is-1", PID_AREA, "the first process in a new pid namespace has PID 1", ("D",)),
+    Row("pid.never-run", PID_AREA, "a row no fixture has", ("D",)),
+    Row("mem.stat-anon-file", "Memory controller",
+        "memory.stat counts anonymous and file pages separately", ("D", "F")),
+    Row("bench.veth", "Benchmarks", "veth pair create + delete through netlink", ("D",)),
+])
 
 
 class Page(HTMLParser):
@@ -100,21 +93,22 @@ class HtmlStructureTest(unittest.TestCase):
             self.assertEqual([c for c, _ in cells], page.columns, row)
         self.assertEqual(dict(page.cells["mem.stat-anon-file"])["6.12.12-amd64/v1"], "skip")
         self.assertEqual(dict(page.cells["io.throttle-direct"])["5.10.0-33-amd64/v2"], "timeout")
-        self.assertIn("mem", page.areas)
+        self.assertIn("Memory controller", page.areas)  # named by the ID prefix
 
     def test_catalogue_order_sentence_and_not_run_rows(self) -> None:
         m = good_matrix()
-        cat = parse_catalogue(MINI_CATALOGUE, "mini.md")
+        cat = MINI_CATALOGUE
         text = render_report(m, cat, generated="fixed")
         page = parse(text)
         self.assertEqual(page.rows[:3], ["pid.first-is-1", "pid.never-run", "mem.stat-anon-file"])
         self.assertEqual(len(page.rows), 118 + 1)  # bench.* is not a matrix row
         self.assertEqual({o for _, o in page.cells["pid.never-run"]}, {"none"})
-        self.assertEqual(page.areas[:2], ["PID", "Memory controller"])
+        self.assertEqual(page.areas[:2], [PID_AREA, "Memory controller"])
         self.assertTrue(page.areas[2].startswith("Not in the catalogue"))
         data = json.loads(page.island)
         self.assertIn("memory.stat counts", data["rows"]["mem.stat-anon-file"]["sentence"])
-        self.assertIn("F = linux-application", data["rows"]["mem.stat-anon-file"]["docs"])
+        self.assertIn("F = Linux application container fundamentals",
+                      data["rows"]["mem.stat-anon-file"]["docs"])
 
     def test_details_and_facts_in_data_island(self) -> None:
         page = parse(render_report(good_matrix(), Catalogue(), generated="fixed"))
@@ -149,7 +143,7 @@ class HtmlStructureTest(unittest.TestCase):
     def test_errors_and_missing_catalogue_are_shown(self) -> None:
         text = render_report(good_matrix(), Catalogue(), ["x.json: empty file (no JSON at all)"])
         self.assertIn("Input not read: x.json: empty file", text)
-        self.assertIn("Catalogue (BEHAVIOURS.md) not found", text)
+        self.assertIn("No catalogue", text)
         self.assertIn("config:CONFIG_MEMCG_V1", text.split('id="why"')[1].split("</details>")[0])
 
     def test_cli_html_prints_path_last(self) -> None:

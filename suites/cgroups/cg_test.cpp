@@ -29,7 +29,9 @@ std::set<std::string> WordSet(std::string_view text) {
 TEST(Cgroup, TreeAnyDepth) {
   // Source: D "Control groups" (hierarchies of groups); F "cgroups" (mkdir under
   // /sys/fs/cgroup/<controller>); cgroup-v2.rst "Creating cgroups and migrating processes".
-  CKC_BEHAVIOUR("cg.tree", "D");
+  CKC_BEHAVIOUR("cg.tree", "D",
+                "cgroups nest to any depth, and a process placed in a deep node is listed in its "
+                "cgroup.procs and named by /proc/PID/cgroup");
   CKC_REQUIRE(Root(), Controller("pids"));
   ASSERT_OK_AND_ASSIGN(Cgroup top, Cgroup::Create(Cgroups(), "tree", {"pids"}));
   ASSERT_OK_AND_ASSIGN(Cgroup a, top.CreateChild("a"));
@@ -52,7 +54,8 @@ TEST(Cgroup, TreeAnyDepth) {
 TEST(Cgroup, ForkInherits) {
   // Source: D "Control groups" ("new processes start in the group of their parent");
   // cgroup-v2.rst "Processes": "a forked child process is put in the parent's cgroup".
-  CKC_BEHAVIOUR("cg.fork-inherits", "D");
+  CKC_BEHAVIOUR("cg.fork-inherits", "D",
+                "a forked child begins life in the same cgroup as the process that forked it");
   CKC_REQUIRE(Root(), Controller("pids"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "inherit", {"pids"}));
   std::string hierarchy = Hierarchy(cg, "pids");
@@ -75,7 +78,8 @@ TEST(Cgroup, ForkInherits) {
 
 TEST(Cgroup, AccountingWithoutLimits) {
   // Source: D "Memory cgroup: accounting" (every page is charged to a group, limits optional).
-  CKC_BEHAVIOUR("cg.accounting-without-limits", "D");
+  CKC_BEHAVIOUR("cg.accounting-without-limits", "D",
+                "a cgroup with no limit configured still counts the memory its processes allocate");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "acct", {"memory"}));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
@@ -100,7 +104,9 @@ TEST(Cgroup, AccountingWithoutLimits) {
 TEST(Cgroup, RmdirBusy) {
   // Source: cgroup-v2.rst "Creating cgroups": "A cgroup which doesn't have any children or
   // live processes can be destroyed by removing the directory"; cgroups(7) rmdir EBUSY.
-  CKC_BEHAVIOUR("cg.rmdir-busy", "K");
+  CKC_BEHAVIOUR("cg.rmdir-busy", "K",
+                "rmdir of a cgroup that still holds a process fails with EBUSY, and succeeds once "
+                "the group is empty");
   CKC_REQUIRE(Root(), Controller("pids"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "busy", {"pids"}));
   ASSERT_OK_AND_ASSIGN(
@@ -117,7 +123,9 @@ TEST(Cgroup, RmdirBusy) {
 
 TEST(Cgroup, V1PerControllerTrees) {
   // Source: D "Control groups" (one hierarchy per controller); cgroup-v1/cgroups.rst 2.1.
-  CKC_BEHAVIOUR("cg.v1-per-controller-trees", "D");
+  CKC_BEHAVIOUR("cg.v1-per-controller-trees", "D",
+                "v1: controllers are mounted as separate hierarchies, so a single process may "
+                "belong to one group in the memory tree and another in the pids tree");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("pids", 1, "v2-single-tree"),
               ServedByCgroupVersion("memory", 1, "v2-single-tree"));
   ASSERT_OK_AND_ASSIGN(Cgroup mem, Cgroup::Create(Cgroups(), "tree-memory", {"memory"}));
@@ -139,7 +147,9 @@ TEST(Cgroup, V2SingleTree) {
   // Source: cgroup-v2.rst "Mounting" / "Enabling and Disabling": one hierarchy;
   // cgroup.controllers lists the controllers available to the group (its parent's
   // subtree_control).
-  CKC_BEHAVIOUR("cg.v2-single-tree", "K");
+  CKC_BEHAVIOUR("cg.v2-single-tree", "K",
+                "v2: all controllers share one hierarchy, and a group's cgroup.controllers shows "
+                "the controllers its parent makes available to it");
   CKC_REQUIRE(Root(), Cgroup2Mounted());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "single", {}));
   ASSERT_OK_AND_ASSIGN(std::string dir, cg.Dir(""));
@@ -161,7 +171,10 @@ TEST(Cgroup, V2SingleTree) {
 TEST(Cgroup, V2NoInternalProcesses) {
   // Source: cgroup-v2.rst "No Internal Process Constraint": a non-root cgroup can distribute
   // domain resources to its children only when it has no processes of its own.
-  CKC_BEHAVIOUR("cg.v2-no-internal-processes", "K");
+  CKC_BEHAVIOUR("cg.v2-no-internal-processes", "K",
+                "v2: while a non-root group has member processes it cannot enable a domain "
+                "controller for its children, and once it has enabled one it refuses new processes "
+                "(EBUSY either way)");
   CKC_REQUIRE(Root(), V2DomainController());
   std::string ctl = *FirstV2DomainController();
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "internal", {ctl}));
@@ -185,7 +198,9 @@ TEST(Cgroup, V2NoInternalProcesses) {
 TEST(Pids, MaxFailsForkWithEagain) {
   // Source: cgroup-v1/pids.rst, cgroup-v2.rst "PID": fork()/clone() beyond pids.max fail with
   // EAGAIN; pids.current counts the group's processes.
-  CKC_BEHAVIOUR("pids.max", "K");
+  CKC_BEHAVIOUR("pids.max", "K",
+                "once a group holds pids.max processes, a further fork() in it fails with EAGAIN, "
+                "and pids.current reports how many processes the group has");
   CKC_REQUIRE(Root(), Controller("pids"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "pidsmax", {"pids"}));
   ASSERT_OK(cg.SetPidsMax(3));

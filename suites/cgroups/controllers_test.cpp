@@ -86,7 +86,9 @@ void CheckFreezeThaw(const Cgroup& cg) {
 TEST(Freezer, FreezeThaw) {
   // Source: D "Other controllers" (freezer: "a mass-SIGSTOP/SIGCONT"); cgroup-v1/
   // freezer-subsystem.rst freezer.state; cgroup-v2.rst cgroup.freeze / cgroup.events "frozen".
-  CKC_BEHAVIOUR("freezer.freeze-thaw", "D");
+  CKC_BEHAVIOUR("freezer.freeze-thaw", "D",
+                "freezing a cgroup halts every process in it and reports the group as frozen, and "
+                "thawing reports it thawed and lets the processes continue");
   CKC_REQUIRE(Root(), Controller("freezer"));
   for (const Cgroup& cg : FreezerGroups("freeze")) CheckFreezeThaw(cg);
 }
@@ -120,7 +122,9 @@ TEST(Freezer, SigkillFrozen) {
   // Source: cgroup-v2.rst cgroup.freeze ("a frozen process can be killed by a fatal signal");
   // cgroup-v1/freezer-subsystem.rst (frozen tasks are not woken by signals; the kill takes effect
   // on thaw — seen on 6.18 v1). A hybrid machine shows both.
-  CKC_BEHAVIOUR("freezer.sigkill-frozen", "K");
+  CKC_BEHAVIOUR("freezer.sigkill-frozen", "K",
+                "SIGKILL ends a frozen process right away on v2, while on v1 the process stays "
+                "frozen and only dies once the group is thawed");
   CKC_REQUIRE(Root(), Controller("freezer"));
   for (const Cgroup& cg : FreezerGroups("killfrozen")) CheckSigkillFrozen(cg);
 }
@@ -149,7 +153,9 @@ TEST(Devices, AllowList) {
   // Source: D "Devices cgroup" ("allow /dev/{tty,zero,random,null} ... deny everything else";
   // permissions read/write/mknod); cgroup-v1/devices.rst; cgroup-v2.rst "Device controller"
   // (BPF_PROG_TYPE_CGROUP_DEVICE).
-  CKC_BEHAVIOUR("devices.allow-list", "D");
+  CKC_BEHAVIOUR("devices.allow-list", "D",
+                "with every device denied except /dev/null (c 1:3), /dev/null still opens but "
+                "opening /dev/zero and mknod fail with EPERM (on v2 through a BPF device program)");
   CKC_REQUIRE(Root(), Controller("devices"));
   const std::vector<std::string> expected = {"null ok", "zero EPERM", "mknod EPERM"};
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "devices", {"devices"}));

@@ -46,7 +46,9 @@ Result<uint64_t> Finish(InGroup& c) {
 TEST(Cpu, UsageAccounting) {
   // Source: D "CPU cgroup" ("keeps track of CPU time used by a group ... easier and more
   // accurate than getrusage"); cgroup-v1/cpuacct.rst cpuacct.usage; cgroup-v2.rst cpu.stat.
-  CKC_BEHAVIOUR("cpu.usage-accounting", "D");
+  CKC_BEHAVIOUR("cpu.usage-accounting", "D",
+                "the CPU time a group reports (v1 cpuacct.usage, v2 cpu.stat usage_usec) agrees "
+                "with getrusage() of its processes to within 5 %");
   CKC_REQUIRE(Root(), Controller("cpu"), CpuUsage());
   RetryOnce([]() -> Result<std::optional<std::string>> {
     CKC_TRY(cg, Cgroup::Create(Cgroups(), "usage", {"cpu"}));
@@ -66,7 +68,9 @@ TEST(Cpu, UsageAccounting) {
 TEST(Cpu, PerCpuUsage) {
   // Source: D "CPU cgroup" ("keeps track of usage per CPU as well"); cgroup-v1/cpuacct.rst
   // cpuacct.usage_percpu.
-  CKC_BEHAVIOUR("cpu.per-cpu-usage", "D");
+  CKC_BEHAVIOUR("cpu.per-cpu-usage", "D",
+                "v1: cpuacct.usage_percpu breaks a group's CPU time down by CPU, and the per-CPU "
+                "figures add up to the group's total");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("cpu", 1, "v2-has-no-usage_percpu"), CpuUsage());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "percpu", {"cpu"}));
   ASSERT_OK_AND_ASSIGN(InGroup c, Spinner(cg, 300ms, LastCpu()));
@@ -88,7 +92,9 @@ TEST(Cpu, PerCpuUsage) {
 TEST(Cpu, WeightsProportional) {
   // Source: D "CPU cgroup" ("allows to set relative weights"); cgroup-v2.rst cpu.weight;
   // cgroup-v1 cpu.shares (weight 100 = 1024 shares). Both children share one pinned CPU.
-  CKC_BEHAVIOUR("cpu.weights-proportional", "D");
+  CKC_BEHAVIOUR("cpu.weights-proportional", "D",
+                "two CPU-bound groups sharing one CPU with weights in the ratio 1:3 receive CPU "
+                "time in roughly that ratio");
   CKC_REQUIRE(Root(), Controller("cpu"), CpuUsage());
   RetryOnce([]() -> Result<std::optional<std::string>> {
     CKC_TRY(light, Cgroup::Create(Cgroups(), "weight100", {"cpu"}));
@@ -114,7 +120,9 @@ TEST(Cpu, WeightsProportional) {
 TEST(Cpu, QuotaThrottles) {
   // Source: scheduler/sched-bwc.rst (cfs_quota_us / cfs_period_us, nr_throttled);
   // cgroup-v2.rst cpu.max. 20 ms per 100 ms period = 20 % of one CPU.
-  CKC_BEHAVIOUR("cpu.quota-throttles", "K");
+  CKC_BEHAVIOUR("cpu.quota-throttles", "K",
+                "a CPU quota of 20 % of one CPU keeps a busy group close to that share, and the "
+                "throttling shows up in cpu.stat");
   CKC_REQUIRE(Root(), Controller("cpu"), CpuUsage());
   RetryOnce([]() -> Result<std::optional<std::string>> {
     CKC_TRY(cg, Cgroup::Create(Cgroups(), "quota", {"cpu"}));
@@ -136,7 +144,9 @@ TEST(Cpu, QuotaThrottles) {
 TEST(Cpuset, Pin) {
   // Source: D "Cpuset cgroup" ("pin groups to specific CPU(s)"); cgroup-v1/cpusets.rst 1.4;
   // cgroup-v2.rst cpuset.cpus; sched_setaffinity(2) EINVAL "no CPU in the mask is permitted".
-  CKC_BEHAVIOUR("cpuset.pin", "D");
+  CKC_BEHAVIOUR("cpuset.pin", "D",
+                "a process in a group with a restricted cpuset.cpus sees only those CPUs in "
+                "sched_getaffinity(), and asking for an affinity outside them is refused (EINVAL)");
   CKC_REQUIRE(Root(), Controller("cpuset"), TwoCpus());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "pin", {"cpuset"}));
   int last = LastCpu();

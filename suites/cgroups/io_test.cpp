@@ -50,7 +50,9 @@ Result<LoopDevice> MakeDisk() { return LoopDevice::Create(TestDir() + "/disk.img
 TEST(Io, Accounting) {
   // Source: D "Blkio cgroup" ("keeps track of I/Os for each group: per block device, read vs
   // write, sync vs async"); cgroup-v2.rst io.stat; blkio.throttle.io_service_bytes.
-  CKC_BEHAVIOUR("io.accounting", "D");
+  CKC_BEHAVIOUR("io.accounting", "D",
+                "a group's direct-I/O reads and writes are counted per block device, in bytes and "
+                "requests (v1 also splits sync from async)");
   CKC_REQUIRE(Root(), Controller("io"));
   ASSERT_OK_AND_ASSIGN(LoopDevice disk, MakeDisk());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "ioacct", {"io"}));
@@ -87,7 +89,9 @@ TEST(Io, Accounting) {
 TEST(Io, ThrottleDirect) {
   // Source: D "Blkio cgroup" ("set throttle (limits) for each group: per block device, read vs
   // write, ops vs bytes"); blkio.throttle.{read,write}_bps_device; cgroup-v2.rst io.max.
-  CKC_BEHAVIOUR("io.throttle-direct", "D");
+  CKC_BEHAVIOUR("io.throttle-direct", "D",
+                "a bytes-per-second read or write limit keeps a group's O_DIRECT transfer rate "
+                "close to that limit");
   CKC_REQUIRE(Root(), Controller("io"));
   ASSERT_OK_AND_ASSIGN(LoopDevice disk, MakeDisk());
   RetryOnce([&]() -> Result<std::optional<std::string>> {
@@ -125,7 +129,10 @@ TEST(Io, BufferedWritesBypass) {
   // Source: D "Blkio cgroup" ("most writes go through the page cache, so classic writes will
   // appear to be unthrottled at first"); cgroup-v2.rst "Writeback" (v2 attributes writeback to
   // the dirtying cgroup; v1 cannot).
-  CKC_BEHAVIOUR("io.buffered-writes-bypass", "D");
+  CKC_BEHAVIOUR("io.buffered-writes-bypass", "D",
+                "buffered write() finishes at page-cache speed under a write bps limit; on v1 "
+                "writeback issued from outside the group escapes the limit and is not counted for "
+                "the group, while v2 cgroup writeback throttles and counts it for the group");
   CKC_REQUIRE(Root(), Controller("io"), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(LoopDevice disk, MakeDisk());
   // cgroup-v2.rst "Writeback": attributing writeback needs both memory and io in the group.
@@ -191,7 +198,10 @@ TEST(Io, Weight) {
   // "Group scheduling" (blkio.bfq.weight / io.bfq.weight, 1..1000). Weights are checked as
   // accepted per group on a bfq-scheduled device; proportional shares are not measured (a loop
   // device over the page cache gives bfq nothing to arbitrate).
-  CKC_BEHAVIOUR("io.weight", "D");
+  CKC_BEHAVIOUR("io.weight", "D",
+                "where bfq group scheduling is available, a group's proportional I/O weight "
+                "(blkio.bfq.weight / io.bfq.weight) is accepted per group and values outside "
+                "1..1000 are refused");
   CKC_REQUIRE(Root(), Controller("io"));
   ASSERT_OK_AND_ASSIGN(LoopDevice disk, MakeDisk());
   ASSERT_OK_AND_ASSIGN(Cgroup light, Cgroup::Create(Cgroups(), "ioweight100", {"io"}));

@@ -20,7 +20,10 @@ namespace {
 TEST(Memory, OomDisableFreezes) {
   // Source: D "Avoiding the OOM killer" (oom-notifier: processes frozen, notification sent,
   // limits raised, unfrozen); cgroup-v1/memory.rst 10 "OOM Control" and 9 cgroup.event_control.
-  CKC_BEHAVIOUR("mem.oom-disable-freezes", "D");
+  CKC_BEHAVIOUR("mem.oom-disable-freezes", "D",
+                "v1: with oom_kill_disable=1 a group that hits its limit is paused rather than "
+                "OOM-killed, an eventfd listening on memory.oom_control (set up via "
+                "cgroup.event_control) is signalled, and a higher limit lets it continue");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 1, "v2-has-no-oom_kill_disable"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomfreeze", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
@@ -51,7 +54,9 @@ TEST(Memory, OomDisableFreezes) {
 TEST(Memory, OomEventsNotify) {
   // Source: cgroup-v2.rst memory.events ("oom", "oom_kill"; a value change generates a file
   // modified event) — the v2 replacement of the oom-notifier.
-  CKC_BEHAVIOUR("mem.oom-events-notify", "K");
+  CKC_BEHAVIOUR("mem.oom-events-notify", "K",
+                "v2: an OOM in the group increments oom and oom_kill in memory.events, and the "
+                "change wakes a poll() on that file");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-has-no-memory.events"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomevents", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
@@ -74,7 +79,9 @@ TEST(Memory, OomEventsNotify) {
 TEST(Memory, OomGroup) {
   // Source: cgroup-v2.rst memory.oom.group ("the cgroup and its descendants are killed together
   // or not at all").
-  CKC_BEHAVIOUR("mem.oom-group", "K");
+  CKC_BEHAVIOUR("mem.oom-group", "K",
+                "v2: with memory.oom.group=1 an OOM kill takes out all processes of the group "
+                "together, not only the one using the most memory");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-has-no-memory.oom.group"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomgroup", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(16 * kMiB));
@@ -107,7 +114,9 @@ TEST(Memory, OomGroup) {
 TEST(Memory, SharedPageFirstCharge) {
   // Source: D "Overhead of the memory cgroup" ("only the first group gets charged");
   // cgroup-v2.rst "Memory Ownership": a page is charged to the cgroup that instantiated it.
-  CKC_BEHAVIOUR("mem.shared-page-first-charge", "D");
+  CKC_BEHAVIOUR("mem.shared-page-first-charge", "D",
+                "a page-cache page is charged to the group that first read it in, and a second "
+                "group reading the same page later is not charged for it");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(LoopDevice loop, LoopDevice::Create(TestDir() + "/disk.img", 64 * kMiB));
   ASSERT_OK_AND_ASSIGN(Cgroup a, Cgroup::Create(Cgroups(), "first", {"memory"}));
@@ -136,7 +145,9 @@ TEST(Memory, ChargeStaysAfterMove) {
   // Source: cgroup-v2.rst "Memory Ownership" ("migrating a process to a different cgroup doesn't
   // move the memory usages that it instantiated while in the previous cgroup"); cgroup-v1
   // memory.rst 8 (move_charge_at_immigrate defaults to 0).
-  CKC_BEHAVIOUR("mem.charge-stays-after-move", "K");
+  CKC_BEHAVIOUR("mem.charge-stays-after-move", "K",
+                "memory charged while a process was in one group stays with that group after the "
+                "process moves to another one");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup a, Cgroup::Create(Cgroups(), "from", {"memory"}));
   ASSERT_OK_AND_ASSIGN(Cgroup b, Cgroup::Create(Cgroups(), "to", {"memory"}));
@@ -171,7 +182,9 @@ Result<uint64_t> KernelMemory(const Cgroup& cg) {
 TEST(Memory, KmemAccounted) {
   // Source: D "Memory cgroup: limits" (kernel memory); cgroup-v2.rst memory.stat slab
   // ("kernel memory ... such as dentries and inodes"); cgroup-v1/memory.rst 2.7.
-  CKC_BEHAVIOUR("mem.kmem-accounted", "D");
+  CKC_BEHAVIOUR("mem.kmem-accounted", "D",
+                "kernel objects allocated for a group's processes, such as the inodes and dentries "
+                "of files they create, are charged to that group");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "kmem", {"memory"}));
   std::string dir = TestDir() + "/files";

@@ -28,7 +28,9 @@ void LimitNoSwap(const Cgroup& cg, uint64_t bytes) {
 TEST(Memory, StatAnonFile) {
   // Source: D "Memory cgroup: accounting" (file vs anonymous pages); cgroup-v2.rst memory.stat
   // anon/file; cgroup-v1/memory.rst 5.2 rss/cache.
-  CKC_BEHAVIOUR("mem.stat-anon-file", "D");
+  CKC_BEHAVIOUR("mem.stat-anon-file", "D",
+                "memory.stat tracks anonymous and page-cache memory in separate counters, so "
+                "touching anonymous memory grows anon alone and reading a file grows file alone");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(LoopDevice loop, LoopDevice::Create(TestDir() + "/disk.img", 64 * kMiB));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "stat", {"memory"}));
@@ -66,7 +68,8 @@ TEST(Memory, StatAnonFile) {
 TEST(Memory, StatActiveInactive) {
   // Source: D "Memory cgroup: accounting" (active = recently accessed, inactive = candidate for
   // eviction); memory.stat active_anon/inactive_anon/active_file/inactive_file.
-  CKC_BEHAVIOUR("mem.stat-active-inactive", "D");
+  CKC_BEHAVIOUR("mem.stat-active-inactive", "D",
+                "memory.stat reports active and inactive LRU sizes for anonymous and file pages");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "lru", {"memory"}));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
@@ -90,7 +93,9 @@ TEST(Memory, StatActiveInactive) {
 TEST(Memory, LimitOomKill) {
   // Source: F "cgroups": a 4M memory.memsw.limit_in_bytes and `dd if=/dev/zero | read x` ->
   // "killed"; D "Soft limits and hard limits"; cgroup-v2.rst memory.max, memory.events oom_kill.
-  CKC_BEHAVIOUR("mem.limit-oom-kill", "F");
+  CKC_BEHAVIOUR("mem.limit-oom-kill", "F",
+                "a process that goes past the group's hard memory limit with nothing left to "
+                "reclaim is SIGKILLed by the OOM killer, and the kill is counted in oom_kill");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oom", {"memory"}));
   LimitNoSwap(cg, 4 * kMiB);
@@ -109,7 +114,9 @@ TEST(Memory, LimitOomKill) {
 TEST(Memory, LimitReclaimsCache) {
   // Source: D "Soft limits and hard limits" ("if the kernel cannot reclaim any memory, then the
   // OOM killer is triggered"): page cache is reclaimed first; cgroup-v1/memory.rst 2.5 Reclaim.
-  CKC_BEHAVIOUR("mem.limit-reclaims-cache", "D");
+  CKC_BEHAVIOUR("mem.limit-reclaims-cache", "D",
+                "page cache beyond the group's limit is reclaimed, so reading more than the limit "
+                "through the cache triggers no OOM kill");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(LoopDevice loop, LoopDevice::Create(TestDir() + "/disk.img", 128 * kMiB));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "reclaim", {"memory"}));
@@ -140,7 +147,10 @@ int AllocateInSteps(Channel& ch, size_t first, size_t second) {
 TEST(Memory, MemswLimitKill) {
   // Source: D "Setting up a limit with the memory cgroup" (onehundredmegs: memsw 100000000,
   // 80 MB fits, 20 MB more does not); cgroup-v1/memory.rst 2.4 swap extension.
-  CKC_BEHAVIOUR("mem.memsw-limit-kill", "D");
+  CKC_BEHAVIOUR("mem.memsw-limit-kill", "D",
+                "v1: memory.memsw.limit_in_bytes bounds memory and swap together, so a process can "
+                "use 80 MB under a 100 MB cap but is killed when it takes 20 MB more, though swap "
+                "is free");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 1, "v2-has-no-memsw"), Swap());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "onehundredmegs", {"memory"}));
   // memsw may not be below limit_in_bytes: a 64 MiB RAM limit, memory+swap 100 MB.
@@ -157,7 +167,9 @@ TEST(Memory, MemswLimitKill) {
 TEST(Memory, LimitWithoutMemswSwaps) {
   // Source: D "Memory cgroup: limits" (physical memory vs total memory including swap);
   // cgroup-v1/memory.rst 2.4: without memsw a group at its limit swaps out.
-  CKC_BEHAVIOUR("mem.limit-without-memsw-swaps", "D");
+  CKC_BEHAVIOUR("mem.limit-without-memsw-swaps", "D",
+                "v1: when only the memory limit is set and swap is available, a process over the "
+                "limit keeps running by having its pages swapped out");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 1, "v2-has-no-memsw"), Swap());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "swaps", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(32 * kMiB));
@@ -179,7 +191,9 @@ TEST(Memory, LimitWithoutMemswSwaps) {
 TEST(Memory, SwapMaxKill) {
   // Source: cgroup-v2.rst memory.swap.max ("swap usage hard limit"): with memory.max reached and
   // no swap allowed, the group is OOM killed; with swap allowed it survives.
-  CKC_BEHAVIOUR("mem.swap-max-kill", "K");
+  CKC_BEHAVIOUR("mem.swap-max-kill", "K",
+                "v2: a process that outgrows memory.max is killed when memory.swap.max is 0 but "
+                "keeps running when swap.max leaves it enough swap");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-has-no-memory.swap.max"), Swap());
   ASSERT_OK_AND_ASSIGN(Cgroup tight, Cgroup::Create(Cgroups(), "noswap", {"memory"}));
   ASSERT_OK(tight.SetMemoryMax(32 * kMiB));
@@ -201,7 +215,9 @@ TEST(Memory, SoftLimitNotEnforced) {
   // Source: D "Soft limits and hard limits" ("Soft limits are not enforced"); cgroup-v2.rst
   // memory.low (best-effort protection, no limit). v2's memory.high throttles instead of killing
   // but stalls allocation heavily, so v2 is checked with memory.low.
-  CKC_BEHAVIOUR("mem.soft-limit-not-enforced", "D");
+  CKC_BEHAVIOUR("mem.soft-limit-not-enforced", "D",
+                "v1 soft_limit_in_bytes and v2 memory.low are not hard caps: a group may use more "
+                "memory than they name without being killed");
   CKC_REQUIRE(Root(), Controller("memory"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "soft", {"memory"}));
   bool v2 = cg.version("memory") == CgroupVersion::kV2;

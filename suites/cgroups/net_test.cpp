@@ -42,7 +42,9 @@ int SendUdp(const char* to, uint16_t port, int count) {
 TEST(NetCls, Classid) {
   // Source: D "Net_cls and net_prio cgroup" ("net_cls will assign traffic to a class ...
   // classes have to be matched with tc"); cgroup-v1/net_cls.rst (tc filter ... cgroup).
-  CKC_BEHAVIOUR("netcls.classid", "D");
+  CKC_BEHAVIOUR("netcls.classid", "D",
+                "v1: packets a group sends carry its net_cls.classid, so a tc cgroup filter sorts "
+                "them into that class, while traffic from outside the group is not");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("net_cls", 1, "v2-has-no-net_cls"),
               Config("CONFIG_NET_CLS_CGROUP"), Config("CONFIG_NET_SCH_HTB"), Config("CONFIG_VETH"));
   // The device and its qdisc live in a scratch namespace.
@@ -110,7 +112,9 @@ TEST(NetPrio, Ifpriomap) {
   // initial namespace only, so the group's map names the host's lo (an entry of this group
   // alone); the priority is read back by a socket filter on a packet socket, nothing is
   // configured on the host's devices.
-  CKC_BEHAVIOUR("netprio.ifpriomap", "D");
+  CKC_BEHAVIOUR("netprio.ifpriomap", "D",
+                "v1: net_prio.ifpriomap gives the group's outgoing packets on an interface the "
+                "priority configured for that interface");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("net_prio", 1, "v2-has-no-net_prio"),
               Config("CONFIG_CGROUP_NET_PRIO"));
   constexpr uint32_t kPriority = 13;

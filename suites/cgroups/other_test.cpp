@@ -46,7 +46,9 @@ Requirement HugePagesReserved() {
 TEST(Hugetlb, Limit) {
   // Source: cgroup-v1/hugetlb.rst ("the hugetlb controller limits HugeTLB usage per control
   // group ... SIGBUS on page fault beyond the limit"); cgroup-v2.rst hugetlb.<size>.max.
-  CKC_BEHAVIOUR("hugetlb.limit", "K");
+  CKC_BEHAVIOUR("hugetlb.limit", "K",
+                "the hugetlb controller caps a group's huge page usage: faulting in a huge page "
+                "past the limit raises SIGBUS");
   CKC_REQUIRE(Root(), Controller("hugetlb"), HugePagesReserved());
   auto [size_kb, free] = HugePages();
   std::string size = size_kb >= 1024 * 1024 ? fmt::format("{}GB", size_kb >> 20)
@@ -80,7 +82,9 @@ long PerfEventOpen(perf_event_attr* attr, int pid, int cpu, unsigned long flags)
 TEST(Perf, CgroupEvents) {
   // Source: perf_event_open(2) PERF_FLAG_PID_CGROUP ("per-container system-wide monitoring":
   // pid is a cgroup directory fd, cpu must be >= 0); cgroup-v2.rst "perf_event".
-  CKC_BEHAVIOUR("perf.cgroup-events", "K");
+  CKC_BEHAVIOUR("perf.cgroup-events", "K",
+                "a perf counter opened on a cgroup with PERF_FLAG_PID_CGROUP counts the time of "
+                "that group's tasks and of no others");
   CKC_REQUIRE(Root(), Config("CONFIG_PERF_EVENTS"), Config("CONFIG_CGROUP_PERF"),
               Controller("perf_event"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "perf", {"perf_event"}));
@@ -144,7 +148,9 @@ Requirement KnownConfig() {
 TEST(Rdma, Present) {
   // Source: cgroup-v1/rdma.rst, cgroup-v2.rst "RDMA": the controller exists when the kernel is
   // built with CONFIG_CGROUP_RDMA (presence only: no RDMA device is needed to list it).
-  CKC_BEHAVIOUR("rdma.present", "K");
+  CKC_BEHAVIOUR("rdma.present", "K",
+                "a kernel built with the rdma controller lists it in /proc/cgroups (and, on v2, in "
+                "cgroup.controllers)");
   CKC_REQUIRE(KnownConfig(), Config("CONFIG_CGROUP_RDMA"));
   ASSERT_OK_AND_ASSIGN(std::string cgroups, ReadFile("/proc/cgroups"));
   EXPECT_NE(cgroups.find("\nrdma\t"), std::string::npos) << "/proc/cgroups lists rdma:\n"

@@ -2,7 +2,8 @@
 //
 //   TEST(UtsNamespace, HostnameIsolated) {
 //     // Source: D "Demonstrating our uts namespace"; uts_namespaces(7).
-//     CKC_BEHAVIOUR("uts.hostname-isolated", "D");
+//     CKC_BEHAVIOUR("uts.hostname-isolated", "D",
+//                   "sethostname() in a new uts namespace renames only that namespace");
 //     CKC_REQUIRE(Root(), NamespaceType(NsType::kUts));
 //     EXPECT_THAT(sethostname("x", 1), SyscallSucceeds());
 //     EXPECT_THAT(ForkInNs(), FailsWith(ENOMEM));        // Result<T> matcher
@@ -32,19 +33,36 @@
 
 namespace ckc::test {
 
-// Records the catalogue row and its source document as test properties (the results JSON reads
-// them). The ID is a literal so `grep '"ns.proc-links"'` finds its test.
-// The row is also written to the results file at once, so a test that then crashes its process
-// still names its row.
-#define CKC_BEHAVIOUR(id, source)                       \
-  do {                                                  \
-    ::testing::Test::RecordProperty("behaviour", id);   \
-    ::testing::Test::RecordProperty("source", source);  \
-    ::ckc::test::NoteBehaviour(id, source);             \
+// A catalogue row, declared by the test that checks it: the one place its ID, sentence, source
+// and first kernel live. `ckc catalogue` reads these declarations out of the sources (so a
+// clone needs no other list), and the results file carries them, so a report built from
+// results alone still has its sentences.
+//   id:       "ns.proc-links" (a literal, so `grep '"ns.proc-links"'` finds its test)
+//   source:   "D", "F" (the two source documents) or "K" (kernel documentation, man pages)
+//   sentence: what the kernel is documented to do, in this project's words
+//   since:    the first kernel with the interface ("5.14"), for people; "" when the row has none
+struct Row {
+  const char* id;
+  const char* source;
+  const char* sentence;
+  const char* since = "";
+};
+
+// Declares the running test's catalogue row: CKC_BEHAVIOUR(id, source, sentence[, since]).
+// The row is recorded as test properties and written to the results file at once, so a test
+// that then crashes its process still names its row.
+#define CKC_BEHAVIOUR(...)                                             \
+  do {                                                                 \
+    static constexpr ::ckc::test::Row ckc_row_{__VA_ARGS__};           \
+    ::testing::Test::RecordProperty("behaviour", ckc_row_.id);         \
+    ::testing::Test::RecordProperty("source", ckc_row_.source);        \
+    ::testing::Test::RecordProperty("sentence", ckc_row_.sentence);    \
+    ::testing::Test::RecordProperty("since", ckc_row_.since);          \
+    ::ckc::test::NoteBehaviour(ckc_row_);                              \
   } while (0)
 
 // Records the running test's row in the results file, if one is being written.
-void NoteBehaviour(const char* id, const char* source);
+void NoteBehaviour(const Row& row);
 
 // A requirement probes the kernel or machine; an unmet one yields a skip reason
 // ("needs:root: ..."), a met one nullopt.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "ckc_test.h"
 #include "fd.h"
 #include "kernel.h"
 #include "run_scope.h"
@@ -32,14 +33,17 @@ ResultsListener* g_listener = nullptr;
 
 }  // namespace
 
-void NoteBehaviour(const char* id, const char* source) {
-  if (g_listener) g_listener->NoteRunning(id, source);
+void NoteBehaviour(const Row& row) {
+  if (g_listener) g_listener->NoteRunning(row);
 }
 
-void ResultsListener::NoteRunning(const char* id, const char* source) {
+void ResultsListener::NoteRunning(const Row& row) {
   if (doc_["results"].empty()) return;
-  doc_["results"].back()["id"] = id;
-  doc_["results"].back()["source"] = source;
+  nlohmann::json& entry = doc_["results"].back();
+  entry["id"] = row.id;
+  entry["source"] = row.source;
+  entry["sentence"] = row.sentence;
+  if (*row.since) entry["since"] = row.since;
   Flush();
 }
 
@@ -64,7 +68,7 @@ nlohmann::json RunHeader(const std::string& suite, const std::vector<std::string
   const char* accel = std::getenv("CKC_MACHINE_ACCEL");
   const RunScope* run = RunScope::Current();
   return {
-      {"schema", 1},
+      {"schema", 2},
       {"run",
        {{"id", run ? run->id() : ""},
         {"started", NowUtc()},
@@ -129,14 +133,17 @@ nlohmann::json ResultsListener::Entry(const ::testing::TestInfo& info) const {
     }
   }
   if (details.size() > kMaxDetails) details = details.substr(0, kMaxDetails) + " [...]";
-  return {{"id", Property(r, "behaviour")},
+  nlohmann::json entry = {{"id", Property(r, "behaviour")},
           {"test", fmt::format("{}.{}", info.test_suite_name(), info.name())},
           {"suite", suite_},
           {"outcome", outcome},
           {"reason", reason},
           {"details", details},
           {"source", Property(r, "source")},
+          {"sentence", Property(r, "sentence")},
           {"duration_ms", r.elapsed_time()}};
+  if (std::string since = Property(r, "since"); !since.empty()) entry["since"] = since;
+  return entry;
 }
 
 void ResultsListener::OnTestStart(const ::testing::TestInfo& info) {

@@ -12,6 +12,8 @@
 
 namespace ckc::test {
 
+struct Row;  // ckc_test.h
+
 // Splits a skip message "needs:root (euid 1000)" into reason "needs:root" and details.
 struct SkipReason {
   std::string reason;
@@ -25,7 +27,7 @@ class ResultsListener : public ::testing::EmptyTestEventListener {
   ~ResultsListener() override;
 
   // The running test named its catalogue row (CKC_BEHAVIOUR): record it before anything can crash.
-  void NoteRunning(const char* id, const char* source);
+  void NoteRunning(const Row& row);
 
   // Writes the run skeleton (no results yet); reports whether the path is writable.
   [[nodiscard]] bool WriteInitial(std::string* error);

@@ -24,7 +24,9 @@ std::string MountOutcome(const Result<Mount>& m) {
 TEST(Overlay, Readonly) {
   // Source: overlayfs.rst "Multiple lower layers": without upperdir (and workdir) the overlay
   // is read-only; writes fail with EROFS.
-  CKC_BEHAVIOUR("ovl.readonly", "K");
+  CKC_BEHAVIOUR("ovl.readonly", "K",
+                "an overlay mounted with lower layers only and no upperdir is read-only: writes, "
+                "creates, mkdir and unlink fail with EROFS");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
@@ -58,7 +60,9 @@ TEST(Overlay, Readonly) {
 TEST(Overlay, WorkdirRules) {
   // Source: overlayfs.rst "Upper and Lower": "The workdir needs to be an empty directory on
   // the same filesystem as upperdir"; an upperdir without workdir is refused too.
-  CKC_BEHAVIOUR("ovl.workdir-rules", "K");
+  CKC_BEHAVIOUR("ovl.workdir-rules", "K",
+                "mounting an overlay with an upperdir is refused unless a workdir is given on the "
+                "upper's file system, outside upperdir itself");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
@@ -95,7 +99,9 @@ TEST(Overlay, WorkdirRules) {
 TEST(Overlay, UnmountKeepsUpper) {
   // Source: overlayfs.rst "Upper and Lower" (changes go to upper; lower is never written);
   // F "Union filesystems". After unmount the layers hold the changes; a remount shows them.
-  CKC_BEHAVIOUR("ovl.unmount-keeps-upper", "F");
+  CKC_BEHAVIOUR("ovl.unmount-keeps-upper", "F",
+                "after unmounting, all changes remain in the upper layer and none in the lower, "
+                "and mounting again gives the same merged view");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -159,7 +165,10 @@ Result<std::optional<std::string>> ProbeUserxattrUnknown(const std::string& base
 TEST(Overlay, UsernsMount) {
   // Source: overlayfs.rst "Permission model" / "userxattr" (Linux 5.11: overlay may be mounted
   // by a user namespace's root, with overlay xattrs in user.overlay.*). Runs unprivileged too.
-  CKC_BEHAVIOUR("ovl.userns-mount", "K");
+  CKC_BEHAVIOUR("ovl.userns-mount", "K",
+                "root of a user namespace can mount an overlay (with userxattr) and copy-up works "
+                "there",
+                "5.11");
   CKC_REQUIRE(Config("CONFIG_OVERLAY_FS"), Config("CONFIG_USER_NS"), NamespaceType(NsType::kUser));
   if (::geteuid() != 0) CKC_REQUIRE(UnprivilegedUserns());
   std::string base = TestDir() + "/ovl";

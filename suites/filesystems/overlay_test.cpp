@@ -18,7 +18,8 @@ namespace {
 TEST(Overlay, MergedView) {
   // Source: F "Union filesystems" (ls in merged shows ro.txt rw.txt); overlayfs.rst
   // "Upper and Lower".
-  CKC_BEHAVIOUR("ovl.merged-view", "F");
+  CKC_BEHAVIOUR("ovl.merged-view", "F",
+                "the merged directory shows the files of both the lower and the upper layer");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -38,7 +39,8 @@ TEST(Overlay, MergedView) {
 TEST(Overlay, UpperWins) {
   // Source: overlayfs.rst "Upper and Lower": where a name exists in both, the upper object is
   // shown and the lower one hidden.
-  CKC_BEHAVIOUR("ovl.upper-wins", "F");
+  CKC_BEHAVIOUR("ovl.upper-wins", "F",
+                "when a name exists in both layers, the merged view shows the upper layer's file");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -59,7 +61,9 @@ TEST(Overlay, UpperWins) {
 TEST(Overlay, CopyUpOnWrite) {
   // Source: F "Union filesystems" (echo "Another line" >> ro.txt; the lower file is unchanged,
   // rw.txt changes in upper); overlayfs.rst "Non-directories" (copy up).
-  CKC_BEHAVIOUR("ovl.copy-up-on-write", "F");
+  CKC_BEHAVIOUR("ovl.copy-up-on-write", "F",
+                "appending to a file from lower via the merged directory first copies the entire "
+                "file to upper, leaving the lower original unchanged");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
@@ -89,7 +93,9 @@ TEST(Overlay, CopyUpOnWrite) {
 TEST(Overlay, CopyUpMetadata) {
   // Source: overlayfs.rst "Non-directories" (any open for write or metadata change copies up)
   // and "Metadata only copy up" (metacopy=on copies only metadata and marks the file).
-  CKC_BEHAVIOUR("ovl.copy-up-metadata", "K");
+  CKC_BEHAVIOUR("ovl.copy-up-metadata", "K",
+                "changing a lower file's mode, owner or times through the merged view copies it "
+                "up, with only its metadata copied when metacopy=on");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), Config("CONFIG_TMPFS_XATTR"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(

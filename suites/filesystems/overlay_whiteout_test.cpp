@@ -30,7 +30,9 @@ int RemoveLowerFile(Channel& ch, const OverlayMount& ovl) {
 TEST(Overlay, WhiteoutOnDelete) {
   // Source: F "Union filesystems" (rm -f ro.txt; ls ~/overlay-upper still lists ro.txt);
   // overlayfs.rst "whiteouts and opaque directories": a whiteout is a 0/0 character device.
-  CKC_BEHAVIOUR("ovl.whiteout-on-delete", "F");
+  CKC_BEHAVIOUR("ovl.whiteout-on-delete", "F",
+                "removing a lower file through the merged view hides it there by putting a 0/0 "
+                "character-device whiteout in upper, while the lower file stays");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -64,7 +66,8 @@ TEST(Overlay, WhiteoutUnreadable) {
   // Source: F "Union filesystems" (cat ~/overlay-upper/ro.txt: Permission denied). The whiteout
   // is a mode-0000 char device 0/0: an unprivileged reader fails the permission check (EACCES);
   // root passes it (CAP_DAC_OVERRIDE) and the open fails because no driver has 0/0 (ENXIO).
-  CKC_BEHAVIOUR("ovl.whiteout-unreadable", "F");
+  CKC_BEHAVIOUR("ovl.whiteout-unreadable", "F",
+                "opening a whiteout fails: an unprivileged reader gets EACCES, root gets ENXIO");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
@@ -94,7 +97,9 @@ TEST(Overlay, WhiteoutUnreadable) {
 TEST(Overlay, OpaqueDir) {
   // Source: overlayfs.rst "whiteouts and opaque directories": a directory removed and made
   // again in merged is opaque (overlay.opaque = "y") and hides the lower directory's entries.
-  CKC_BEHAVIOUR("ovl.opaque-dir", "K");
+  CKC_BEHAVIOUR("ovl.opaque-dir", "K",
+                "after a lower directory is deleted and recreated through the merged view, upper "
+                "holds it as an opaque directory, so the old lower entries no longer show");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), Config("CONFIG_TMPFS_XATTR"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -126,7 +131,10 @@ TEST(Overlay, DirRename) {
   // Source: overlayfs.rst "Renaming directories": with redirect_dir=off, rename(2) of a lower
   // (merged) directory fails with EXDEV; with redirect_dir=on it succeeds and the upper
   // directory records where it came from in overlay.redirect.
-  CKC_BEHAVIOUR("ovl.dir-rename", "K");
+  CKC_BEHAVIOUR("ovl.dir-rename", "K",
+                "rename() of a directory that comes from lower is refused with EXDEV under "
+                "redirect_dir=off, and under redirect_dir=on it works, the upper copy recording a "
+                "redirect to the old name");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), Config("CONFIG_TMPFS_XATTR"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -160,7 +168,9 @@ TEST(Overlay, DirRename) {
 TEST(Overlay, MultiLower) {
   // Source: overlayfs.rst "Multiple lower layers": lowerdir=/lower1:/lower2:/lower3, the
   // leftmost is the top-most; a name in several lowers shows the leftmost one.
-  CKC_BEHAVIOUR("ovl.multi-lower", "K");
+  CKC_BEHAVIOUR("ovl.multi-lower", "K",
+                "with more than one lower layer, a name found in several of them is taken from the "
+                "leftmost lowerdir");
   CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {

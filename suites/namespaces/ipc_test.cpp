@@ -86,7 +86,9 @@ Sandbox IpcBox() { return Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWIPC);
 // Source: D "IPC namespace" (own IPC shared memory, without risk of conflict with other
 // instances); ipc_namespaces(7).
 TEST(IpcNamespace, SysvShmIsolated) {
-  CKC_BEHAVIOUR("ipc.sysv-shm-isolated", "D");
+  CKC_BEHAVIOUR("ipc.sysv-shm-isolated", "D",
+                "a System V shared memory segment made in one ipc namespace cannot be found by key "
+                "or by id from any other ipc namespace");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"));
   key_t key = TestKey();
   IpcKind shm{
@@ -104,7 +106,9 @@ TEST(IpcNamespace, SysvShmIsolated) {
 
 // Source: D "IPC namespace" (own IPC semaphores); ipc_namespaces(7).
 TEST(IpcNamespace, SysvSemIsolated) {
-  CKC_BEHAVIOUR("ipc.sysv-sem-isolated", "D");
+  CKC_BEHAVIOUR("ipc.sysv-sem-isolated", "D",
+                "a System V semaphore set made in one ipc namespace cannot be found by key or by "
+                "id from any other ipc namespace");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"));
   key_t key = TestKey();
   IpcKind sem{
@@ -121,7 +125,9 @@ TEST(IpcNamespace, SysvSemIsolated) {
 
 // Source: D "IPC namespace" (own IPC message queues); ipc_namespaces(7).
 TEST(IpcNamespace, SysvMsgIsolated) {
-  CKC_BEHAVIOUR("ipc.sysv-msg-isolated", "D");
+  CKC_BEHAVIOUR("ipc.sysv-msg-isolated", "D",
+                "a System V message queue made in one ipc namespace cannot be found by key or by "
+                "id from any other ipc namespace");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"));
   key_t key = TestKey();
   IpcKind msg{
@@ -139,7 +145,9 @@ TEST(IpcNamespace, SysvMsgIsolated) {
 // Source: ipc_namespaces(7) and mq_overview(7) (POSIX message queues live in the mqueue file
 // system of the ipc namespace); D "IPC namespace".
 TEST(IpcNamespace, PosixMqIsolated) {
-  CKC_BEHAVIOUR("ipc.posix-mq-isolated", "D");
+  CKC_BEHAVIOUR("ipc.posix-mq-isolated", "D",
+                "a POSIX message queue belongs to one ipc namespace: other namespaces cannot open "
+                "it and their mqueue file systems do not list it");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), NamespaceType(NsType::kMnt),
               Config("CONFIG_POSIX_MQUEUE"));
   std::string name = fmt::format("/ckc-mq-{}", ::getpid());

@@ -40,7 +40,9 @@ void PutCreate(Channel& ch, std::string_view key, const std::string& path, int f
 // Source: D "Setting up a private /tmp" (mount -t tmpfs none /tmp in a new mount namespace; check
 // the content of /tmp in the new namespace and compare to the host); mount_namespaces(7).
 TEST(MountNamespace, PrivateTmpfs) {
-  CKC_BEHAVIOUR("mnt.private-tmpfs", "D");
+  CKC_BEHAVIOUR("mnt.private-tmpfs", "D",
+                "a tmpfs mounted over /tmp inside a new mount namespace, and the files made on it, "
+                "cannot be seen from the parent namespace");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
   std::string marker = fmt::format("/tmp/ckc-private-tmpfs-{}", ::getpid());
   ASSERT_FALSE(fs::exists(marker)) << "setup: " << marker << " already exists";
@@ -73,7 +75,9 @@ TEST(MountNamespace, PrivateTmpfs) {
 // Source: D "Setting up a private /tmp" (the mount is automatically cleaned up when you exit the
 // process); mount_namespaces(7) (a mount namespace is torn down with its last member).
 TEST(MountNamespace, CleanupOnExit) {
-  CKC_BEHAVIOUR("mnt.cleanup-on-exit", "D");
+  CKC_BEHAVIOUR("mnt.cleanup-on-exit", "D",
+                "mounts made inside a mount namespace are taken down when the last process in that "
+                "namespace exits");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
   std::string dir = TestDir() + "/m";
   ASSERT_OK(MakeDirs(dir));
@@ -135,7 +139,9 @@ int ProbePropagation(Channel& ch, const std::string& base) {
 // Source: D "Mnt namespace" (mounts can be totally private, or shared); kernel
 // Documentation/filesystems/sharedsubtree.rst (shared, slave, private); mount_namespaces(7).
 TEST(MountNamespace, Propagation) {
-  CKC_BEHAVIOUR("mnt.propagation", "D");
+  CKC_BEHAVIOUR("mnt.propagation", "D",
+                "mount events spread both ways between shared peers and from a master down to its "
+                "slaves, but never from a slave back up or into a private mount");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
   std::string base = TestDir() + "/prop";
   ASSERT_OK(MakeDirs(base));
@@ -188,7 +194,9 @@ int CheckOwnRoot(Channel& ch, const std::string& host_path) {
 // Source: D "Mnt namespace" (processes can have their own root fs, a la chroot); pivot_root(2),
 // chroot(2).
 TEST(MountNamespace, OwnRoot) {
-  CKC_BEHAVIOUR("mnt.own-root", "D");
+  CKC_BEHAVIOUR("mnt.own-root", "D",
+                "a process can be given a root directory of its own, by pivot_root() or by "
+                "chroot(), after which the host's paths are out of its sight");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), RootIsNotRootfs());
   std::string root = TestDir() + "/rootfs";
   ASSERT_OK(MakeDirs(root));
@@ -243,7 +251,9 @@ int MaskAndProbe(Channel& ch, const std::string& file) {
 // Source: D "Mnt namespace" (mask /proc, /sys for processes that don't need them); the masked and
 // read-only paths of container runtimes (runc maskedPaths/readonlyPaths).
 TEST(MountNamespace, MaskPaths) {
-  CKC_BEHAVIOUR("mnt.mask-paths", "D");
+  CKC_BEHAVIOUR("mnt.mask-paths", "D",
+                "sensitive paths can be hidden from a process in its mount namespace: a /proc file "
+                "covered by /dev/null, /sys by an empty tmpfs, /proc/sys made read-only");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceType(NsType::kNet),
               Requirement{[]() -> std::optional<std::string> {
                 if (!MaskableProcFile().empty()) return std::nullopt;
@@ -273,7 +283,9 @@ TEST(MountNamespace, MaskPaths) {
 // Source: mount(2) MS_BIND | MS_REMOUNT | MS_RDONLY; D "Mnt namespace" (mount sensitive data ...
 // visible only for allowed processes); F (a read-only layer mounted in all processes).
 TEST(MountNamespace, ReadonlyBind) {
-  CKC_BEHAVIOUR("mnt.readonly-bind", "F");
+  CKC_BEHAVIOUR("mnt.readonly-bind", "F",
+                "creating or writing a file through a read-only bind mount fails with EROFS, while "
+                "the original path stays writable");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
   std::string rw = TestDir() + "/rw", ro = TestDir() + "/ro";
   ASSERT_OK(MakeDirs(rw));

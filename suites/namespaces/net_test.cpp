@@ -119,7 +119,9 @@ std::string Names(const std::vector<std::string>& described) {
 TEST(NetNamespace, FreshOnlyLoDown) {
   // Source: D "Creating a network namespace" (`ip link ls` shows only lo, state DOWN);
   // network_namespaces(7).
-  CKC_BEHAVIOUR("net.fresh-only-lo-down", "D");
+  CKC_BEHAVIOUR("net.fresh-only-lo-down", "D",
+                "a newly created net namespace holds a single interface, the loopback lo, and that "
+                "interface is down");
   CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          NET_TRY(nl, NetlinkSocket::Open());
@@ -136,7 +138,9 @@ TEST(NetNamespace, FreshOnlyLoDown) {
 TEST(NetNamespace, FreshUnreachable) {
   // Source: D "Creating a network namespace" (`ping 1.1` -> "connect: Network is unreachable"):
   // without routes the lookup fails before any packet is built.
-  CKC_BEHAVIOUR("net.fresh-unreachable", "D");
+  CKC_BEHAVIOUR("net.fresh-unreachable", "D",
+                "from a new net namespace, a TCP connect() to an IPv4 address outside it fails "
+                "with ENETUNREACH, as there is no route");
   CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          Tell(ch, "tcp 1.1.1.1:80",
@@ -151,7 +155,9 @@ TEST(NetNamespace, FreshUnreachable) {
 TEST(NetNamespace, LoUp) {
   // Source: D "Basic network configuration" (`ip link set lo up`); 127.0.0.1 is added to lo when
   // it comes up (net/ipv4/devinet.c, inetdev_event NETDEV_UP).
-  CKC_BEHAVIOUR("net.lo-up", "D");
+  CKC_BEHAVIOUR("net.lo-up", "D",
+                "once lo is brought up inside a new net namespace, TCP connections over 127.0.0.1 "
+                "work there, where before they were unreachable");
   CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          Tell(ch, "before", Outcome(TcpConnect("127.0.0.1", 1, kNetTimeout)));
@@ -200,7 +206,9 @@ TEST(NetNamespace, VethPair) {
   // Source: D "Creating the veth interfaces", "Moving the veth interface" (`ip link set in_netns
   // netns PID`), "Basic network configuration" (`ip link set in_netns name eth0 up`); ip-link(8)
   // `netns { PID | NETNSFILE }` = IFLA_NET_NS_PID / IFLA_NET_NS_FD.
-  CKC_BEHAVIOUR("net.veth-pair", "D");
+  CKC_BEHAVIOUR("net.veth-pair", "D",
+                "one end of a new veth pair can be moved into another net namespace, by the PID of "
+                "a process there or by a namespace fd, then renamed eth0 and brought up");
   CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
@@ -252,7 +260,9 @@ TEST(NetNamespace, VethConnectivity) {
   // Source: D "Allocating IP address and default route" (`ip addr add dev eth0`, `ip route add
   // default via`), "Validating the setup" (ping); veth(4): packets sent on one end arrive on the
   // other. 10.201.0.1 sits on the host side's lo, so only the default route reaches it.
-  CKC_BEHAVIOUR("net.veth-connectivity", "D");
+  CKC_BEHAVIOUR("net.veth-connectivity", "D",
+                "two net namespaces joined by a veth pair, with both ends in one subnet and a "
+                "default route on one side, exchange TCP and ICMP traffic");
   CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          NET_TRY(far, Netns::CreateWithProcess());
@@ -297,7 +307,9 @@ TEST(NetNamespace, VethTeardown) {
   // network_namespaces(7): virtual devices are destroyed with their namespace
   // (default_device_exit_batch -> dellink). The far end is set up as in the seed (moved by PID,
   // renamed eth0, addressed, routed) and the namespace ends with its only process.
-  CKC_BEHAVIOUR("net.veth-teardown", "D");
+  CKC_BEHAVIOUR("net.veth-teardown", "D",
+                "destroying the net namespace that holds one end of a veth pair removes that end "
+                "and also its peer on the other side");
   CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r,
@@ -344,7 +356,9 @@ TEST(NetNamespace, VethDeletePeer) {
   // Source: D "Cleaning up network namespaces" ("When a veth interface is destroyed, it also
   // destroys the other half of the pair"); veth(4). veth_dellink queues both ends in one
   // RTM_DELLINK, so the peer is gone when the request returns.
-  CKC_BEHAVIOUR("net.veth-delete-peer", "D");
+  CKC_BEHAVIOUR("net.veth-delete-peer", "D",
+                "removing one end of a veth pair takes the other end away with it, even across net "
+                "namespaces");
   CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
@@ -377,7 +391,9 @@ TEST(NetNamespace, ModeNone) {
   // Source: D "Other ways to use network namespaces" (`--net none` gives an empty namespace,
   // "effectively isolating it completely from the network"). Even with lo up, nothing outside
   // the namespace has a route: TCP connects and UDP route lookups fail with ENETUNREACH.
-  CKC_BEHAVIOUR("net.mode-none", "D");
+  CKC_BEHAVIOUR("net.mode-none", "D",
+                "a net namespace with nothing but lo, even with lo up, has no route to any outside "
+                "address: TCP and UDP connects fail with ENETUNREACH");
   CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
@@ -414,7 +430,9 @@ TEST(NetNamespace, ModeHost) {
   // Source: D "Other ways to use network namespaces" (`--net host`: "no network namespace is
   // created; the container uses the host network stack"); clone(2): without CLONE_NEWNET the
   // child shares its parent's namespace. Read-only: both sides only list links.
-  CKC_BEHAVIOUR("net.mode-host", "D");
+  CKC_BEHAVIOUR("net.mode-host", "D",
+                "a child created without CLONE_NEWNET stays in its parent's net namespace and "
+                "lists exactly the same interfaces");
   CKC_REQUIRE(NamespaceType(NsType::kNet));
   ASSERT_OK_AND_ASSIGN(NetlinkSocket nl, NetlinkSocket::Open());
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> before, LinkNames(nl));
@@ -475,7 +493,9 @@ TEST(NetNamespace, ModeContainer) {
   // Source: D "Other ways to use network namespaces" (`--net container`: "reuse the network
   // namespace of another container ... both containers share the same interfaces, routes");
   // setns(2) with CLONE_NEWNET.
-  CKC_BEHAVIOUR("net.mode-container", "D");
+  CKC_BEHAVIOUR("net.mode-container", "D",
+                "a process that joins another's net namespace with setns() sees the same "
+                "interfaces and reaches that process's listener on 127.0.0.1");
   CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
@@ -511,7 +531,9 @@ TEST(NetNamespace, SocketsIsolated) {
   // Both namespaces have lo up, so the refusal comes from the missing listener, not a missing
   // route. Abstract unix socket names are scoped the same way (unix(7): "the abstract socket
   // namespace"; net/unix/af_unix.c matches names only within the socket's net namespace).
-  CKC_BEHAVIOUR("net.sockets-isolated", "D");
+  CKC_BEHAVIOUR("net.sockets-isolated", "D",
+                "a listener on 127.0.0.1 (or on an abstract unix name) in one net namespace cannot "
+                "be reached from a different net namespace");
   CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
@@ -549,7 +571,9 @@ TEST(NetNamespace, SocketsIsolated) {
 TEST(NetNamespace, RoutesIsolated) {
   // Source: D "Net namespace overview" (each namespace has its own routing tables);
   // network_namespaces(7).
-  CKC_BEHAVIOUR("net.routes-isolated", "D");
+  CKC_BEHAVIOUR("net.routes-isolated", "D",
+                "a route added in one net namespace does not show up in the routing table of "
+                "another");
   CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          NET_TRY(other, Netns::Create());

@@ -80,7 +80,9 @@ std::optional<pid_t> KernelThread() {
 // Source: F "A process' namespaces are represented under the /proc/<pid>/ns directory ... They are
 // in the same namespace"; D "Namespaces lifecycle" (compare the pseudo-files); namespaces(7).
 TEST(Namespaces, ProcLinks) {
-  CKC_BEHAVIOUR("ns.proc-links", "F");
+  CKC_BEHAVIOUR("ns.proc-links", "F",
+                "each process has a /proc/PID/ns link per namespace type, and two processes share "
+                "a namespace exactly when those links have the same (dev, inode)");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kCgroup), NamespaceType(NsType::kIpc),
               NamespaceType(NsType::kNet), NamespaceType(NsType::kPid),
               NamespaceType(NsType::kUser), NamespaceType(NsType::kUts));
@@ -117,7 +119,10 @@ TEST(Namespaces, ProcLinks) {
 // Source: D "Namespaces are always active" (one namespace of each type, containing all the
 // processes); include/linux/proc_ns.h PROC_*_INIT_INO for the initial namespaces.
 TEST(Namespaces, AlwaysActive) {
-  CKC_BEHAVIOUR("ns.always-active", "D");
+  CKC_BEHAVIOUR("ns.always-active", "D",
+                "every process is in a namespace of each type even with no container about: a "
+                "child cloned with no CLONE_NEW* flag is in all of its parent's, and the initial "
+                "ones carry fixed inode numbers");
   auto kthread = KernelThread();
   CKC_REQUIRE(Requirement{[&]() -> std::optional<std::string> {
     if (!kthread) return "setup:no-kernel-thread-visible (pid 2 is not a kernel thread here)";
@@ -158,7 +163,9 @@ TEST(Namespaces, AlwaysActive) {
 // Source: D "Namespaces can be used independently" (a new process can re-use none / all / some
 // of the namespaces of its parent); clone(2) CLONE_NEWUTS.
 TEST(Namespaces, ClonePartial) {
-  CKC_BEHAVIOUR("ns.clone-partial", "D");
+  CKC_BEHAVIOUR("ns.clone-partial", "D",
+                "a child made with CLONE_NEWUTS alone gets a uts namespace of its own and keeps "
+                "every other namespace of its parent");
   CKC_REQUIRE(Root(), NamespaceType(NsType::kUts));
   ASSERT_OK_AND_ASSIGN(Sandboxed child, Waiter(Sandbox().Namespaces(CLONE_NEWUTS)));
   auto mine = NsLinks(::getpid());
@@ -177,7 +184,9 @@ TEST(Namespaces, ClonePartial) {
 
 // Source: D "Manipulating namespaces" (enter a namespace with setns(); the nsenter tool); setns(2).
 TEST(Namespaces, SetnsEnter) {
-  CKC_BEHAVIOUR("ns.setns-enter", "D");
+  CKC_BEHAVIOUR("ns.setns-enter", "D",
+                "setns() on the namespace file of another process moves the caller into that "
+                "namespace, the way nsenter works");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
   ASSERT_OK_AND_ASSIGN(Sandboxed target,
                        Waiter(Sandbox().UserNsUnlessRoot().Hostname("ckc-setns-target")));
@@ -231,7 +240,9 @@ int KeepAliveThroughBind(Channel& ch, const std::string& dir) {
 // Source: D "Namespaces lifecycle" (it is possible to preserve a namespace by bind-mounting its
 // pseudo-file); namespaces(7) "The /proc/[pid]/ns/ directory".
 TEST(Namespaces, BindKeepsAlive) {
-  CKC_BEHAVIOUR("ns.bind-keeps-alive", "D");
+  CKC_BEHAVIOUR("ns.bind-keeps-alive", "D",
+                "a bind mount of /proc/PID/ns/X keeps that namespace in existence after its last "
+                "process has exited, and setns() through the mount enters it");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
   std::string dir = TestDir();
   ASSERT_OK_AND_ASSIGN(ChildResult r,
@@ -249,7 +260,9 @@ TEST(Namespaces, BindKeepsAlive) {
 // destroyed; all the associated resources are then removed); namespaces(7) "Namespace lifetime";
 // mq_overview(7) (each ipc namespace has its own mqueue file system).
 TEST(Namespaces, DestroyedWithLastProcess) {
-  CKC_BEHAVIOUR("ns.destroyed-with-last-process", "D");
+  CKC_BEHAVIOUR("ns.destroyed-with-last-process", "D",
+                "a namespace is destroyed, and its resources released, once no process, bind mount "
+                "or open file descriptor refers to it any more");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_POSIX_MQUEUE"));
   // The ipc namespace's resource: a POSIX message queue on its mqueue file system.
   std::string dir = TestDir() + "/mq";

@@ -43,7 +43,9 @@ std::string ProcSelf() {
 // Source: D "PID namespace" (each PID namespace has its own numbering, starting at 1);
 // pid_namespaces(7) ("the first process created in a new namespace has the PID 1").
 TEST(PidNamespace, FirstIs1) {
-  CKC_BEHAVIOUR("pid.first-is-1", "D");
+  CKC_BEHAVIOUR("pid.first-is-1", "D",
+                "the first process of a new pid namespace gets PID 1 there, and getppid() returns "
+                "0 because its parent lives outside");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(PidBox(), [](Channel& ch) {
                          Put(ch, "pid", fmt::format("{}", ::getpid()));
@@ -84,7 +86,9 @@ int UnshareThenFork(Channel& ch) {
 // namespaces, except for the PID namespace; its children are, and the first one is PID 1);
 // unshare(2) CLONE_NEWPID.
 TEST(PidNamespace, UnshareCallerStays) {
-  CKC_BEHAVIOUR("pid.unshare-caller-stays", "D");
+  CKC_BEHAVIOUR("pid.unshare-caller-stays", "D",
+                "after unshare(CLONE_NEWPID) the caller keeps its PID and its pid namespace; only "
+                "its next child enters the new one, as PID 1");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(Sandbox().UserNsUnlessRoot(), UnshareThenFork));
   EXPECT_TRUE(r.status.Exited(0)) << r.Describe();
@@ -99,7 +103,9 @@ TEST(PidNamespace, UnshareCallerStays) {
 // Source: D "PID namespaces and /proc" (our new namespace still has access to the original /proc,
 // therefore it still sees host processes); pid_namespaces(7) "/proc and PID namespaces".
 TEST(PidNamespace, OldProcShowsHost) {
-  CKC_BEHAVIOUR("pid.old-proc-shows-host", "D");
+  CKC_BEHAVIOUR("pid.old-proc-shows-host", "D",
+                "without a fresh proc mount, a process in a new pid namespace still sees the "
+                "parent's processes in /proc, and /proc/self gives its outer PID");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   pid_t test_pid = ::getpid();
   ASSERT_OK_AND_ASSIGN(Sandboxed box, PidBox().Run([test_pid](Channel& ch) {
@@ -120,7 +126,9 @@ TEST(PidNamespace, OldProcShowsHost) {
 // Source: D "PID namespaces and /proc" (it cannot affect them: try to kill a process, you will get
 // "No such process"); pid_namespaces(7).
 TEST(PidNamespace, CannotKillOutside) {
-  CKC_BEHAVIOUR("pid.cannot-kill-outside", "D");
+  CKC_BEHAVIOUR("pid.cannot-kill-outside", "D",
+                "from inside a pid namespace, kill() aimed at the PID of a process outside it "
+                "fails with ESRCH and that process is left unharmed");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   ASSERT_OK_AND_ASSIGN(Sandboxed victim, Sandbox().Run([](Channel& ch) {
     return ch.Expect("go", std::chrono::seconds(60)) ? 0 : 1;
@@ -143,7 +151,9 @@ TEST(PidNamespace, CannotKillOutside) {
 // Source: D "PID namespaces, take 2" (mounting /proc in the namespace; unshare --mount-proc);
 // pid_namespaces(7) "/proc and PID namespaces".
 TEST(PidNamespace, MountProc) {
-  CKC_BEHAVIOUR("pid.mount-proc", "D");
+  CKC_BEHAVIOUR("pid.mount-proc", "D",
+                "a proc file system newly mounted inside a pid namespace lists only the processes "
+                "of that namespace");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceType(NsType::kMnt));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(PidBox().MountProc(), [](Channel& ch) {
                          std::vector<int> pids;
@@ -166,7 +176,9 @@ TEST(PidNamespace, MountProc) {
 // Source: D "PID namespace" (namespaces can be nested; a process ends up having multiple PIDs, one
 // per namespace in which it is nested); proc(5) NSpid.
 TEST(PidNamespace, NestedMultiplePids) {
-  CKC_BEHAVIOUR("pid.nested-multiple-pids", "D");
+  CKC_BEHAVIOUR("pid.nested-multiple-pids", "D",
+                "a process in nested pid namespaces has a separate PID at every level, which the "
+                "NSpid line of /proc/PID/status lists from the outermost in");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   ASSERT_OK_AND_ASSIGN(Sandboxed box, PidBox().Run([](Channel& ch) {
     Put(ch, "outer-nspid", NsPids());
@@ -214,7 +226,9 @@ int VictimsOf(Channel& ch, int pid_ns_fd) {
 // Source: D "PID namespace" (when PID 1 goes away, the whole namespace is killed);
 // pid_namespaces(7) ("all of the processes in the namespace are terminated by a SIGKILL").
 TEST(PidNamespace, InitDeathKillsAll) {
-  CKC_BEHAVIOUR("pid.init-death-kills-all", "D");
+  CKC_BEHAVIOUR("pid.init-death-kills-all", "D",
+                "when PID 1 of a pid namespace exits, every other process still in that namespace "
+                "is killed by SIGKILL");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   ASSERT_OK_AND_ASSIGN(Sandboxed init, PidBox().Run([](Channel& ch) {
     return ch.Expect("die", std::chrono::seconds(60)) ? 0 : 1;
@@ -241,7 +255,9 @@ TEST(PidNamespace, InitDeathKillsAll) {
 // additional processes in the namespace: attempting to do so will result in ENOMEM);
 // pid_namespaces(7).
 TEST(PidNamespace, ForkAfterInitDeathFailsWithEnomem) {
-  CKC_BEHAVIOUR("pid.fork-after-init-death-enomem", "D");
+  CKC_BEHAVIOUR("pid.fork-after-init-death-enomem", "D",
+                "once PID 1 of a pid namespace has exited, any attempt to start another process "
+                "there fails with ENOMEM");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   // As unshare without --fork: the first child is PID 1 and exits; the next fork fails.
   ASSERT_OK_AND_ASSIGN(ChildResult unshared,
@@ -302,7 +318,9 @@ int InitWithoutHandlers(Channel& ch) {
 // handler can be sent to the init process by other members of the PID namespace"; SIGKILL from an
 // ancestor namespace is delivered); D "PID namespace" (PID 1 is special).
 TEST(PidNamespace, InitIgnoresUnhandledSignals) {
-  CKC_BEHAVIOUR("pid.init-ignores-unhandled-signals", "D");
+  CKC_BEHAVIOUR("pid.init-ignores-unhandled-signals", "D",
+                "PID 1 of a pid namespace survives signals it has no handler for when they come "
+                "from inside the namespace, while SIGKILL from the parent namespace still ends it");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   ASSERT_OK_AND_ASSIGN(Sandboxed init, PidBox().Run(InitWithoutHandlers));
   ChildResult r;
@@ -347,7 +365,9 @@ int OrphanMaker(Channel& ch) {
 // Source: pid_namespaces(7) ("if a child process ... is orphaned, it is reparented to the init
 // process of its PID namespace"); D "PID namespace".
 TEST(PidNamespace, OrphansReparentToInit) {
-  CKC_BEHAVIOUR("pid.orphans-reparent-to-init", "D");
+  CKC_BEHAVIOUR("pid.orphans-reparent-to-init", "D",
+                "a process orphaned inside a pid namespace is adopted by that namespace's PID 1, "
+                "which then reaps it");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(PidBox(), OrphanMaker));
   EXPECT_TRUE(r.status.Exited(0)) << r.Describe();

@@ -58,7 +58,9 @@ std::string OwnerOf(const std::string& path) {
 // Source: user_namespaces(7) "User and group ID mappings: uid_map and gid_map"; D "User namespace"
 // (UID 0 in the container is a non-privileged user outside).
 TEST(UserNamespace, RootMapping) {
-  CKC_BEHAVIOUR("user.root-mapping", "D");
+  CKC_BEHAVIOUR("user.root-mapping", "D",
+                "with uid_map '0 HOSTUID 1' a process is uid 0 inside its user namespace, yet the "
+                "files it creates belong to HOSTUID when seen from outside");
   CKC_REQUIRE(RootOrUserns());
   std::string dir = TestDir() + "/root-mapping";
   ASSERT_OK_AND_ASSIGN(UniqueFd dirfd, ScratchDir(dir, 0755, HostUid(), HostGid()));
@@ -92,7 +94,9 @@ int RangeContainer(Channel& ch, int dirfd, const std::string& tag, const std::st
 // Source: D "User namespace" (UID 0-1999 in container C1 mapped to 10000-11999 on the host, in C2
 // to 12000-13999); user_namespaces(7).
 TEST(UserNamespace, RangeMapping) {
-  CKC_BEHAVIOUR("user.range-mapping", "D");
+  CKC_BEHAVIOUR("user.range-mapping", "D",
+                "two user namespaces that map ids 0-1999 onto disjoint host ranges create files "
+                "whose host owners fall in those separate ranges");
   CKC_REQUIRE(Root(), NamespaceType(NsType::kUser));
   std::string dir = TestDir() + "/ranges";
   ASSERT_OK_AND_ASSIGN(UniqueFd dirfd, ScratchDir(dir, 01777, 0, 0));
@@ -126,7 +130,9 @@ TEST(UserNamespace, RangeMapping) {
 // Source: user_namespaces(7) ("unmapped ... IDs are shown as the overflow user ID, 65534",
 // /proc/sys/kernel/overflowuid); D "User namespace challenges".
 TEST(UserNamespace, UnmappedOverflow) {
-  CKC_BEHAVIOUR("user.unmapped-overflow", "D");
+  CKC_BEHAVIOUR("user.unmapped-overflow", "D",
+                "an id with no mapping in a user namespace is shown there as the overflow id, "
+                "65534 by default");
   CKC_REQUIRE(RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult unmapped, RunInChild(
                                                  [](Channel& ch) {
@@ -197,7 +203,9 @@ int RootInsideOnly(Channel& ch, RootOnlyFile secret, int mount_dirfd) {
 // Source: D "User namespace" (UID 0 in the container can still perform privileged operations in
 // the container; outside of it, it is a non-privileged user); user_namespaces(7) "Capabilities".
 TEST(UserNamespace, RootInsideOnly) {
-  CKC_BEHAVIOUR("user.root-inside-only", "D");
+  CKC_BEHAVIOUR("user.root-inside-only", "D",
+                "root of a user namespace may act on the namespaces it owns (set their hostname, "
+                "mount in them) but is refused the host's hostname, root-only files and mounts");
   CKC_REQUIRE(NamespaceType(NsType::kUser), NamespaceType(NsType::kUts), UnprivilegedUserns(),
               Requirement{[]() -> std::optional<std::string> {
                 if (::geteuid() == 0 || HostRootOnlyFile()) return std::nullopt;
@@ -252,7 +260,9 @@ int SetgroupsDance(Channel& ch) {
 // Source: user_namespaces(7) "Interaction with system calls that change process UIDs or GIDs" and
 // "The /proc/[pid]/setgroups file" (since Linux 3.19).
 TEST(UserNamespace, SetgroupsDeny) {
-  CKC_BEHAVIOUR("user.setgroups-deny", "D");
+  CKC_BEHAVIOUR("user.setgroups-deny", "D",
+                "a writer without privilege over the parent user namespace may write gid_map only "
+                "after /proc/PID/setgroups has been set to deny");
   CKC_REQUIRE(NamespaceType(NsType::kUser), UnprivilegedUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInChild(SetgroupsDance));
   EXPECT_TRUE(r.status.Exited(0)) << r.Describe();
@@ -277,7 +287,9 @@ TEST(UserNamespace, SetgroupsDeny) {
 // Source: user_namespaces(7) ("each non-user namespace is owned by the user namespace ... the
 // creator was a member of"); ioctl_ns(2) NS_GET_USERNS.
 TEST(UserNamespace, OwnsNamespaces) {
-  CKC_BEHAVIOUR("user.owns-namespaces", "D");
+  CKC_BEHAVIOUR("user.owns-namespaces", "D",
+                "each namespace created from inside a user namespace is owned by it, as "
+                "NS_GET_USERNS on the namespace's file reports");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUser), NamespaceType(NsType::kCgroup),
               NamespaceType(NsType::kNet));
   // uts and ipc are made by clone3 together with the user namespace, the rest by unshare inside.
@@ -315,7 +327,9 @@ std::string CapEff() {
 // Source: user_namespaces(7) ("since Linux 3.8, unprivileged processes can create user
 // namespaces"; the new namespace's first process has a full set of capabilities in it).
 TEST(UserNamespace, UnprivilegedCreate) {
-  CKC_BEHAVIOUR("user.unprivileged-create", "D");
+  CKC_BEHAVIOUR("user.unprivileged-create", "D",
+                "a process with no privilege can create a user namespace, and holds a full "
+                "capability set inside it, unless a sysctl forbids this");
   CKC_REQUIRE(NamespaceType(NsType::kUser), UnprivilegedUserns());
   ASSERT_OK_AND_ASSIGN(NsId parent_ns, NsIdOf(::getpid(), NsType::kUser));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInChild([](Channel& ch) {

@@ -42,7 +42,9 @@ int SetDomainname(const char* name, size_t len) { return ::setdomainname(name, l
 // Source: D "Demonstrating our uts namespace" (hostname tupperware in the container, unchanged
 // on the host); F (the Rust uts-namespace example); uts_namespaces(7).
 TEST(UtsNamespace, HostnameIsolated) {
-  CKC_BEHAVIOUR("uts.hostname-isolated", "D");
+  CKC_BEHAVIOUR("uts.hostname-isolated", "D",
+                "a hostname set with sethostname() inside a new uts namespace is what uname() "
+                "reports there, while the parent keeps its own nodename");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
   std::string host = Nodename();
   ASSERT_NE(host, "tupperware") << "setup: the host is already called tupperware";
@@ -55,7 +57,9 @@ TEST(UtsNamespace, HostnameIsolated) {
 
 // Source: D "UTS namespace" (also allows to set the NIS domain); setdomainname(2).
 TEST(UtsNamespace, DomainnameIsolated) {
-  CKC_BEHAVIOUR("uts.domainname-isolated", "D");
+  CKC_BEHAVIOUR("uts.domainname-isolated", "D",
+                "a NIS domain name set with setdomainname() inside a new uts namespace shows in "
+                "uname() there and leaves the parent's domain name alone");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
   std::string host = Domainname();
   std::string name = fmt::format("ckc-nis-{}", ::getpid());
@@ -69,7 +73,9 @@ TEST(UtsNamespace, DomainnameIsolated) {
 // identifiers from the UTS namespace of the calling process"); D "Demonstrating our uts
 // namespace" (hostname first shows the host's name).
 TEST(UtsNamespace, CloneInheritsName) {
-  CKC_BEHAVIOUR("uts.clone-inherits-name", "D");
+  CKC_BEHAVIOUR("uts.clone-inherits-name", "D",
+                "a freshly created uts namespace begins with the hostname and NIS domain name "
+                "copied from its creator's namespace");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
   ASSERT_OK_AND_ASSIGN(
       ChildResult r,
@@ -105,7 +111,9 @@ int SethostnameWithoutCap(Channel& ch) {
 // sethostname(2) EPERM ("the caller did not have the
 // CAP_SYS_ADMIN capability in the user namespace associated with its UTS namespace").
 TEST(UtsNamespace, NeedsCap) {
-  CKC_BEHAVIOUR("uts.needs-cap", "D");
+  CKC_BEHAVIOUR("uts.needs-cap", "D",
+                "a process lacking CAP_SYS_ADMIN in the user namespace that owns its uts namespace "
+                "gets EPERM from sethostname(), and the name stays as it was");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts), NamespaceType(NsType::kUser));
   ASSERT_OK_AND_ASSIGN(
       ChildResult r,

@@ -46,7 +46,9 @@ Result<ChildResult> BindAsNobody(int helper_fd, bool ambient) {
 TEST(Capability, NetBindService) {
   // Source: D "Some capabilities" (CAP_NET_BIND_SERVICE: bind a port below 1024);
   // capabilities(7) "Ambient capability set". Ports are bound in a fresh net namespace.
-  CKC_BEHAVIOUR("cap.net-bind-service", "D");
+  CKC_BEHAVIOUR("cap.net-bind-service", "D",
+                "binding a port under 1024 is refused with EACCES without CAP_NET_BIND_SERVICE and "
+                "allowed with it, also for a non-root user that holds it as an ambient capability");
   CKC_REQUIRE(Root(), NamespaceType(NsType::kNet));
   ASSERT_OK_AND_ASSIGN(UniqueFd helper, OpenHelper());
   ASSERT_OK_AND_ASSIGN(ChildResult r,
@@ -75,7 +77,9 @@ TEST(Capability, NetBindService) {
 
 TEST(Capability, Chown) {
   // Source: D "Some capabilities" (CAP_CHOWN); chown(2) EPERM, capabilities(7).
-  CKC_BEHAVIOUR("cap.chown", "D");
+  CKC_BEHAVIOUR("cap.chown", "D",
+                "a process without CAP_CHOWN cannot hand a file to another owner: chown() fails "
+                "with EPERM");
   CKC_REQUIRE(Root());
   std::string file = TestDir() + "/owned";
   MakeFile(file, 0, 0644);
@@ -100,7 +104,9 @@ TEST(Capability, Chown) {
 TEST(Capability, DacOverride) {
   // Source: D "Some capabilities" (CAP_DAC_OVERRIDE: bypass file ownership and permissions);
   // capabilities(7) CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH.
-  CKC_BEHAVIOUR("cap.dac-override", "D");
+  CKC_BEHAVIOUR("cap.dac-override", "D",
+                "root that has given up CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH gets EACCES when "
+                "opening another user's file of mode 0000");
   CKC_REQUIRE(Root());
   std::string file = TestDir() + "/secret";
   MakeFile(file, 4242, 0000);
@@ -135,7 +141,9 @@ std::string SetLoopbackUp(bool up) {
 TEST(Capability, NetAdmin) {
   // Source: D "Some capabilities" (CAP_NET_ADMIN: configure network interfaces); netdevice(7)
   // SIOCSIFFLAGS needs CAP_NET_ADMIN in the net namespace's user namespace.
-  CKC_BEHAVIOUR("cap.net-admin", "D");
+  CKC_BEHAVIOUR("cap.net-admin", "D",
+                "without CAP_NET_ADMIN, changing an interface's settings in the process's own net "
+                "namespace fails with EPERM");
   CKC_REQUIRE(Root(), NamespaceType(NsType::kNet));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInChild(
                                           [&](Channel& ch) {
@@ -155,7 +163,8 @@ TEST(Capability, NetAdmin) {
 TEST(Capability, SysAdminMount) {
   // Source: D "Some capabilities" (mounting file systems); mount(2) EPERM, capabilities(7)
   // CAP_SYS_ADMIN. Mounts happen in the child's private mount namespace.
-  CKC_BEHAVIOUR("cap.sys-admin-mount", "D");
+  CKC_BEHAVIOUR("cap.sys-admin-mount", "D",
+                "a process lacking CAP_SYS_ADMIN is refused mount() with EPERM");
   CKC_REQUIRE(Root(), NamespaceType(NsType::kMnt));
   std::string dir = TestDir() + "/mnt";
   ASSERT_OK(MakeDirs(dir));
@@ -194,7 +203,9 @@ TEST(Capability, BoundingSet) {
   // Source: capabilities(7) "Capability bounding set" and "Transformation of capabilities
   // during execve()": P' = (P(inheritable) & F(inheritable)) | (F(permitted) & P(bounding)).
   // A copy of the helper carries cap_net_bind_service=p; the helper raises it into E itself.
-  CKC_BEHAVIOUR("cap.bounding-set", "D");
+  CKC_BEHAVIOUR("cap.bounding-set", "D",
+                "once a capability is dropped from the bounding set, executing a file that carries "
+                "it as a file capability does not give it back");
   CKC_REQUIRE(Root(), NamespaceType(NsType::kNet), NamespaceType(NsType::kMnt));
   std::string bin = TestDir() + "/bin";
   ASSERT_OK(MakeDirs(bin));
@@ -235,7 +246,9 @@ TEST(Capability, BoundingSet) {
 TEST(Capability, AmbientExec) {
   // Source: D "Using capabilities" ("read about ambient capabilities"); capabilities(7)
   // "Ambient capability set": preserved across execve() of a program that is not privileged.
-  CKC_BEHAVIOUR("cap.ambient-exec", "D");
+  CKC_BEHAVIOUR("cap.ambient-exec", "D",
+                "a capability raised in the ambient set is kept across execve() of a program that "
+                "is not privileged, where a merely permitted one is lost");
   CKC_REQUIRE(Root());
   ASSERT_OK_AND_ASSIGN(UniqueFd helper, OpenHelper());
   auto run = [&](bool ambient) {

@@ -50,7 +50,9 @@ bool Listed(const std::string& list, const std::string& name) {
 TEST(Lsm, Active) {
   // Source: D "Linux Security Modules" ("The most popular ones are SELinux and AppArmor");
   // Documentation/admin-guide/LSM/index.rst (/sys/kernel/security/lsm).
-  CKC_BEHAVIOUR("lsm.active", "D");
+  CKC_BEHAVIOUR("lsm.active", "D",
+                "the kernel names its active security modules in /sys/kernel/security/lsm, with "
+                "the capability module always among them");
   CKC_REQUIRE(Config("CONFIG_SECURITY"));
   if (::geteuid() != 0 && ::access(kLsmFile, R_OK) != 0) {
     GTEST_SKIP() << "needs:root (securityfs is not mounted; mounting it needs CAP_SYS_ADMIN)";

@@ -40,7 +40,9 @@ Status LoadOneRule(uint32_t action, int nr, const std::vector<scmp_arg_cmp>& arg
 TEST(SeccompFilter, Errno) {
   // Source: seccomp(2) SECCOMP_RET_ERRNO: "the lower 16 bits of the return value are passed to
   // user space as the errno value without executing the system call".
-  CKC_BEHAVIOUR("seccomp.filter-errno", "D");
+  CKC_BEHAVIOUR("seccomp.filter-errno", "D",
+                "a seccomp rule whose action is an errno makes the matching system call fail with "
+                "exactly that errno, while calls without a rule go through");
   CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInChild([&](Channel& ch) {
                          Observe(ch, "before", Outcome(Uname()));
@@ -59,7 +61,9 @@ TEST(SeccompFilter, Errno) {
 TEST(SeccompFilter, Argument) {
   // Source: D "This allows to filter by syscall, and by parameter"; seccomp_rule_add(3)
   // argument comparisons (SCMP_A0).
-  CKC_BEHAVIOUR("seccomp.filter-arg", "D");
+  CKC_BEHAVIOUR("seccomp.filter-arg", "D",
+                "a seccomp filter can match on system call arguments, so socket(AF_INET) is "
+                "refused while socket(AF_UNIX) is let through");
   CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInChild([&](Channel& ch) {
                          UniqueFd before(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -93,7 +97,9 @@ TEST(SeccompFilter, TrapSigsys) {
   // Source: seccomp(2) SECCOMP_RET_TRAP: "the kernel sends a thread-directed SIGSYS signal ...
   // si_code SYS_SECCOMP, si_syscall the system call number, si_arch its architecture"; with no
   // handler SIGSYS ends the process.
-  CKC_BEHAVIOUR("seccomp.trap-sigsys", "D");
+  CKC_BEHAVIOUR("seccomp.trap-sigsys", "D",
+                "a trap action raises SIGSYS with siginfo naming the intercepted system call and "
+                "its architecture; with no handler the process dies of it");
   CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"));
   ASSERT_OK_AND_ASSIGN(ChildResult handled, RunInChild([&](Channel& ch) {
                          struct sigaction sa {};
@@ -151,7 +157,9 @@ TEST(SeccompFilter, KillProcess) {
   // Source: seccomp(2) SECCOMP_RET_KILL_PROCESS ("the process terminates as though killed by a
   // SIGSYS signal") and SECCOMP_RET_KILL_THREAD ("immediate termination of the thread ... other
   // threads in the same thread group will continue"). A second thread makes the call.
-  CKC_BEHAVIOUR("seccomp.kill-process", "D");
+  CKC_BEHAVIOUR("seccomp.kill-process", "D",
+                "a kill-process action ends every thread of the process, while kill-thread ends "
+                "only the thread that made the call");
   CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"));
   ASSERT_OK_AND_ASSIGN(ChildResult thread, RunInChild([&](Channel& ch) {
                          return KillFromThread(ch, SCMP_ACT_KILL_THREAD);
@@ -174,7 +182,10 @@ TEST(SeccompFilter, KillProcess) {
 TEST(SeccompFilter, UserNotif) {
   // Source: seccomp(2) SECCOMP_RET_USER_NOTIF and seccomp_unotify(2) (Linux 5.0): the supervisor
   // receives the call and its response is the call's result (val, or -error).
-  CKC_BEHAVIOUR("seccomp.user-notif", "K");
+  CKC_BEHAVIOUR("seccomp.user-notif", "K",
+                "a supervisor listening on the notification fd is told of the filtered call, and "
+                "the value or error it answers becomes the call's result",
+                "5.0");
   CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"));
   if (!UserNotificationSupported()) {
     GTEST_SKIP() << "kernel:seccomp-user-notif (libseccomp API level " << SeccompApiLevel()
@@ -218,7 +229,9 @@ TEST(SeccompFilter, UserNotif) {
 TEST(SeccompFilter, Inherited) {
   // Source: seccomp(2): filters are inherited by fork children and preserved across execve;
   // once installed they cannot be removed, only added to (the strictest answer wins).
-  CKC_BEHAVIOUR("seccomp.inherited", "K");
+  CKC_BEHAVIOUR("seccomp.inherited", "K",
+                "seccomp filters pass to children on fork and stay in force across execve, and no "
+                "filter added later can lift one already installed");
   CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"));
   ASSERT_OK_AND_ASSIGN(UniqueFd helper, OpenHelper());
   ASSERT_OK_AND_ASSIGN(
@@ -251,7 +264,9 @@ TEST(SeccompFilter, NeedsNoNewPrivs) {
   // Source: seccomp(2) EACCES: "The caller did not have the CAP_SYS_ADMIN capability in its user
   // namespace, or had not set no_new_privs before using SECCOMP_SET_MODE_FILTER". Runs
   // unprivileged too; as root the child drops CAP_SYS_ADMIN first.
-  CKC_BEHAVIOUR("seccomp.needs-nnp", "K");
+  CKC_BEHAVIOUR("seccomp.needs-nnp", "K",
+                "installing a seccomp filter without CAP_SYS_ADMIN fails with EACCES unless "
+                "no_new_privs has been set first");
   CKC_REQUIRE(Config("CONFIG_SECCOMP_FILTER"));
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInChild([&](Channel& ch) {

@@ -54,7 +54,9 @@ TEST(SeccompStrict, AllowsReadWrite) {
   // Source: D "seccomp"; seccomp(2) SECCOMP_SET_MODE_STRICT: "The only system calls that the
   // calling thread is permitted to make are read(2), write(2), _exit(2) (but not exit_group(2)),
   // and sigreturn(2)". Each of the four is used and observed.
-  CKC_BEHAVIOUR("seccomp.strict-allows-rw", "D");
+  CKC_BEHAVIOUR("seccomp.strict-allows-rw", "D",
+                "a thread in SECCOMP_MODE_STRICT can still use read(), write(), _exit() and "
+                "sigreturn()");
   CKC_REQUIRE(Config("CONFIG_SECCOMP"));
   ASSERT_OK_AND_ASSIGN(Pipe to_child, MakePipe());
   ASSERT_OK_AND_ASSIGN(Pipe from_child, MakePipe());
@@ -89,7 +91,9 @@ TEST(SeccompStrict, AllowsReadWrite) {
 TEST(SeccompStrict, OtherCallKills) {
   // Source: seccomp(2) SECCOMP_SET_MODE_STRICT: "Other system calls result in the delivery of a
   // SIGKILL signal".
-  CKC_BEHAVIOUR("seccomp.strict-kills", "D");
+  CKC_BEHAVIOUR("seccomp.strict-kills", "D",
+                "in SECCOMP_MODE_STRICT, any system call outside the permitted four ends the "
+                "process with SIGKILL");
   CKC_REQUIRE(Config("CONFIG_SECCOMP"));
   ASSERT_OK_AND_ASSIGN(Pipe from_child, MakePipe());
   ASSERT_OK_AND_ASSIGN(Child child, Spawn({}, [&] {
