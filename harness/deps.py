@@ -15,10 +15,24 @@ PACKAGES: dict[str, list[str]] = {
     "build": [
         "cmake", "ninja-build", "g++", "pkg-config", "libgtest-dev", "libgmock-dev",
         "libbenchmark-dev", "libseccomp-dev", "libcap-dev", "libnl-3-dev", "libnl-route-3-dev",
-        "nlohmann-json3-dev", "libfmt-dev", "zlib1g-dev", "e2fsprogs",
+        "nlohmann-json3-dev", "libfmt-dev", "zlib1g-dev", "e2fsprogs", "binutils",
     ],
     "vm": ["qemu-system-x86", "busybox-static", "cpio", "kmod", "xz-utils", "zstd", "gzip"],
     "browser": ["chromium", "fonts-dejavu-core"],
+}
+
+
+# Every external program ckc's Python code, its tests and the VM runner execute, and the Debian
+# package that brings it (harness/tests/test_deps.py finds the programs in the sources and checks
+# this table covers them). A package of PACKAGES is installed by `ckc` / `ckc test`; ESSENTIAL
+# ones are on every Debian system.
+ESSENTIAL = ("dpkg", "libc-bin", "util-linux", "apt", "coreutils", "python3")
+PROGRAMS: dict[str, str] = {
+    "apt-get": "apt", "apt-cache": "apt", "dpkg-query": "dpkg", "dpkg-deb": "dpkg",
+    "ldd": "libc-bin", "setpriv": "util-linux", "cmake": "cmake", "ctest": "cmake",
+    "ninja": "ninja-build", "objcopy": "binutils", "busybox": "busybox-static",
+    "qemu-system-x86_64": "qemu-system-x86", "depmod": "kmod", "zstd": "zstd", "xz": "xz-utils",
+    "gzip": "gzip", "cpio": "cpio", "chromium": "chromium", "mkfs.ext4": "e2fsprogs",
 }
 
 
@@ -32,7 +46,9 @@ def installed(package: str) -> bool:
                              capture_output=True, text=True, check=False)
     except FileNotFoundError:
         return False
-    return out.returncode == 0 and out.stdout.strip().endswith("installed")
+    # "install ok installed" (or "hold ok installed"); a package dpkg merely knows of is
+    # "unknown ok not-installed", which ends with "installed" too.
+    return out.returncode == 0 and out.stdout.split()[-1:] == ["installed"]
 
 
 def missing_packages(packages: list[str]) -> list[str]:
