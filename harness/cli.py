@@ -6,6 +6,7 @@
     ckc report ...        merge, html, diff (reports/cli.py)
     ckc check-config ...  container-relevant kernel options (reports/cli.py)
     ckc bench ...         benchmarks (bench/cli.py)
+    ckc catalogue ...     the behaviour catalogue, as a table or JSON (reports/catalogue_cli.py)
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from harness.build import BuildError, build
 from reports import schema
 
 REPO = Path(__file__).resolve().parent.parent
-SUBCOMMANDS = ("run", "test", "vm", "report", "check-config", "bench")
+SUBCOMMANDS = ("run", "test", "vm", "report", "check-config", "bench", "catalogue")
 
 
 class UsageError(Exception):
@@ -53,6 +54,9 @@ def run_parser() -> Parser:
     p.add_argument("--no-vm", action="store_true", help="host suites only (no kernel matrix)")
     p.add_argument("--kernels", help="VM kernels (default: the default matrix; see `ckc vm --list`)")
     p.add_argument("--modes", default="v1,v2", help="VM cgroup modes (default v1,v2)")
+    from vm import accel as vm_accel
+    p.add_argument("--accel", choices=vm_accel.ACCELS,
+                   help=f"VM accelerator (default: ${vm_accel.ENV}, else auto; see vm/README.md)")
     return p
 
 
@@ -167,6 +171,8 @@ def run_vms(args: argparse.Namespace, out_dir: Path) -> int:
         argv += ["--kernels", args.kernels]
     if args.suites:
         argv += ["--suites", args.suites]
+    if args.accel:
+        argv += ["--accel", args.accel]
     log("running the suites on the kernel matrix: ckc vm " + " ".join(argv))
     return vm_cli.main(argv)
 
@@ -177,10 +183,26 @@ def render_report(inputs: list[Path], out_dir: Path) -> int:
     return reports_cli.main(["html", *map(str, inputs), "-o", str(out_dir / "report.html")])
 
 
+def check_accel(flag: str | None) -> None:
+    """A bad $CKC_ACCEL, or kvm asked for where it cannot boot a guest, is bad input before the
+    host suites run, not after."""
+    from vm import accel as vm_accel
+    from vm import qemu
+
+    try:
+        asked = vm_accel.requested(flag, os.environ)
+        if asked == "kvm" and (qemu_bin := qemu.find_qemu()):
+            vm_accel.choose(asked, qemu_bin)
+    except vm_accel.AccelError as err:
+        raise UsageError(str(err)) from None
+
+
 def main_run(argv: list[str]) -> int:
     args = run_parser().parse_args(argv)
     out_file = results_path(args)
     prepare(args, ["build"] if args.no_vm else ["build", "vm"])
+    if not args.no_vm:
+        check_accel(args.accel)
     status = run_host(args, out_file)
     inputs = [out_file]
     if not args.no_vm:
@@ -236,5 +258,8 @@ def dispatch(command: str, rest: list[str]) -> int:
     if command == "check-config":
         from reports import cli as reports_cli
         return reports_cli.check_config_main(rest)
+    if command == "catalogue":
+        from reports import catalogue_cli
+        return catalogue_cli.main(rest)
     from bench import cli as bench_cli  # type: ignore[import-not-found]
     return bench_cli.main(rest)

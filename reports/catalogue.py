@@ -313,6 +313,17 @@ def project_catalogue() -> Catalogue:
     return scan(repo_root())
 
 
+def row_fields(suite: str, test: str) -> dict[str, str]:
+    """The results-file fields of the row `test` of `suite` declares (for an entry the runner
+    writes itself, e.g. a test its crashed binary never reached); {} when none does."""
+    cat = project_catalogue()
+    for row in cat.rows.values():
+        if row.test == test and row.suite == suite:
+            fields = {"id": row.id, "source": row.source, "sentence": row.sentence}
+            return fields | ({"since": row.since} if row.since else {})
+    return {}
+
+
 def with_results(cat: Catalogue, runs: "list[Run]") -> Catalogue:
     """`cat` plus the rows that only the results know (with the sentences they carry), e.g.
     results of a newer ckc read where no checkout of it is. Rows of `cat` win."""

@@ -3,6 +3,7 @@
     python3 -m vm.cli                          # default matrix (4 kernels × v1, v2)
     python3 -m vm.cli --kernels 5.10,6.12,/path/vmlinuz --modes v1,v2,hybrid --jobs 2
     python3 -m vm.cli --list                   # known kernels and what is cached
+    python3 -m vm.cli --shard 2/3 --dry-run    # the jobs of the 2nd of 3 parts, one per line
 
 Bad input is one line on stderr and exit status 2, before anything is fetched or written.
 """
@@ -10,6 +11,7 @@ Bad input is one line on stderr and exit status 2, before anything is fetched or
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -17,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from vm import aptsrc, initramfs, kernels, qemu, runner
+from vm import accel, aptsrc, initramfs, kernels, qemu, runner
 
 REPO = Path(__file__).resolve().parent.parent
 HOST_ONLY = ("ckc-guard",)  # compares the host before/after a run: nothing to do in a VM
@@ -51,6 +53,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--memory", type=int, default=1024, help="MiB per VM")
     p.add_argument("--cpus", type=int, default=1, help="vCPUs per VM")
     p.add_argument("--refresh", action="store_true", help="re-resolve kernels through apt")
+    p.add_argument("--accel", metavar="|".join(accel.ACCELS),
+                   help=f"accelerator (default: ${accel.ENV}, else auto: KVM if a probe guest "
+                   "runs under it, else TCG)")
+    p.add_argument("--shard", metavar="K/N", default="1/1",
+                   help="run the K-th of N disjoint parts of the (kernel, mode) jobs")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the jobs that would run, one per line, and exit")
     p.add_argument("--list", action="store_true", help="show known kernels and the cache")
     return p.parse_args(argv)
 
@@ -66,6 +75,50 @@ def check_modes(modes: list[str]) -> list[str]:
     if not modes:
         raise UsageError("no cgroup mode given")
     return modes
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise UsageError(f"--shard takes K/N with 1 ≤ K ≤ N (e.g. 2/3), got '{text}'")
+
+
+def kernel_name(spec: str, entries: list[kernels.MatrixEntry]) -> str:
+    """The name the kernel will have once resolved (Kernel.name), without apt."""
+    entry = None if kernels.looks_like_path(spec) else kernels.find_entry(entries, spec)
+    return entry.name if entry else spec
+
+
+def plan_jobs(args: argparse.Namespace, entries: list[kernels.MatrixEntry],
+              default: list[str]) -> tuple[list[str], list[runner.Planned]]:
+    """(kernel specs, this shard's jobs); names only, nothing fetched."""
+    specs = split(args.kernels) or default
+    modes = check_modes(split(args.modes))
+    try:
+        kernels.check_specs(specs, entries)
+    except kernels.KernelError as err:
+        raise UsageError(str(err)) from err
+    k, n = parse_shard(args.shard)
+    return specs, runner.shard(runner.plan([kernel_name(s, entries) for s in specs], modes), k, n)
+
+
+def requested_accel(args: argparse.Namespace) -> str:
+    try:
+        return accel.requested(args.accel, os.environ)
+    except accel.AccelError as err:
+        raise UsageError(str(err)) from err
+
+
+def choose_accel(asked: str, qemu_path: str) -> accel.Choice:
+    """The probe (once per run); says so when KVM is there but not used."""
+    try:
+        choice = accel.choose(asked, qemu_path)
+    except accel.AccelError as err:
+        raise UsageError(str(err)) from err
+    if choice.reason:
+        print(f"ckc vm: {choice.reason}; using TCG", file=sys.stderr, flush=True)
+    return choice
 
 
 def discover(build: Path, pattern: str, prefix: str) -> dict[str, Path]:
@@ -139,29 +192,42 @@ def show_list() -> int:
 
 
 def make_config(args: argparse.Namespace) -> runner.RunConfig:
-    """Validate everything, then fetch kernels; raises UsageError on bad input."""
+    """Validate everything, choose the accelerator, then fetch the kernels this shard needs;
+    raises UsageError on bad input or when KVM was asked for and is not usable."""
+    asked = requested_accel(args)
     entries, default, modules = kernels.load_matrix()
-    specs = split(args.kernels) or default
-    modes = check_modes(split(args.modes))
+    specs, planned = plan_jobs(args, entries, default)
     if args.jobs < 1 or args.timeout < 10:
         raise UsageError("--jobs must be ≥ 1 and --timeout ≥ 10 seconds")
-    try:
-        kernels.check_specs(specs, entries)
-    except kernels.KernelError as err:
-        raise UsageError(str(err)) from err
     payload = find_payload(args)
     qemu_path = ensure_tools()
+    choice = choose_accel(asked, qemu_path)
     say = lambda msg: print(f"ckc vm: {msg}", file=sys.stderr, flush=True)
+    needed = {job.kernel for job in planned}
+    specs = [s for s in specs if kernel_name(s, entries) in needed]
     try:
-        chosen = kernels.resolve(specs, entries, refresh=args.refresh, log=say)
+        resolved = kernels.resolve(specs, entries, refresh=args.refresh, log=say)
     except (aptsrc.AptError, kernels.KernelError) as err:
         raise UsageError(str(err)) from err
+    # Named as planned, so that the jobs find their kernels.
+    chosen = [dataclasses.replace(k, name=kernel_name(s, entries))
+              for k, s in zip(resolved, specs)]
     return runner.RunConfig(
-        kernels=chosen, modes=modes, payload=payload, modules=modules, out=args.out,
-        jobs=args.jobs, timeout=args.timeout, boot_timeout=args.boot_timeout,
-        boot_attempts=args.boot_attempts,
-        append=args.append.split(),
-        accel=qemu.choose_accel(), memory_mib=args.memory, cpus=args.cpus, qemu=qemu_path)
+        kernels=chosen, modes=list(dict.fromkeys(job.mode for job in planned)), payload=payload,
+        modules=modules, out=args.out, jobs=args.jobs, timeout=args.timeout,
+        boot_timeout=args.boot_timeout, boot_attempts=args.boot_attempts,
+        append=args.append.split(), accel=choice.accel, accel_reason=choice.reason,
+        memory_mib=args.memory, cpus=args.cpus, qemu=qemu_path, planned=tuple(planned))
+
+
+def dry_run(args: argparse.Namespace) -> int:
+    """The jobs this shard would run, one per line: names only (no apt, QEMU or binaries)."""
+    requested_accel(args)
+    entries, default, _ = kernels.load_matrix()
+    _, planned = plan_jobs(args, entries, default)
+    for job in planned:
+        print(job.name)
+    return 0
 
 
 def timing_summary(merged: dict, wall: float) -> str:
@@ -176,6 +242,8 @@ def main(argv: list[str]) -> int:
     if args.list:
         return show_list()
     try:
+        if args.dry_run:
+            return dry_run(args)
         cfg = make_config(args)
     except UsageError as err:
         print(f"ckc vm: {err}", file=sys.stderr)

@@ -1,14 +1,15 @@
-"""QEMU command lines (x86_64) as list[str], and the accelerator choice."""
+"""QEMU command lines (x86_64) as list[str]. Which accelerator to use is vm/accel.py's job."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 QEMU_BINARY = "qemu-system-x86_64"
 CGROUP_MODES = ("v1", "v2", "hybrid")
+# No default devices, no user config, no window; a guest reboot ends QEMU.
+COMMON_FLAGS = ("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot")
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,6 @@ class VmConfig:
     cpus: int = 1
     suite_timeout: int = 600
     append: list[str] = field(default_factory=list)
-
-
-def kvm_usable(dev: str = "/dev/kvm") -> bool:
-    return os.path.exists(dev) and os.access(dev, os.R_OK | os.W_OK)
-
-
-def choose_accel() -> str:
-    return "kvm" if kvm_usable() else "tcg"
 
 
 def find_qemu() -> str | None:
@@ -69,6 +62,12 @@ def accel_args(accel: str) -> list[str]:
     return ["-accel", "tcg,thread=multi", "-cpu", "max"]
 
 
+def machine_args(accel: str) -> list[str]:
+    """Machine, accelerator and CPU model: shared by the VMs and the KVM probe (vm/accel.py), so
+    the probe fails where the VMs would."""
+    return ["-machine", "pc", *accel_args(accel)]
+
+
 def serial_args(console_log: Path, results_log: Path) -> list[str]:
     return [
         "-chardev", f"file,id=console,path={console_log}",
@@ -81,9 +80,8 @@ def serial_args(console_log: Path, results_log: Path) -> list[str]:
 def build_argv(cfg: VmConfig, qemu: str = QEMU_BINARY) -> list[str]:
     """Full argv for one VM. No disk, no network device: everything is in the initramfs."""
     return [
-        qemu, "-machine", "pc", *accel_args(cfg.accel),
-        "-m", str(cfg.memory_mib), "-smp", str(cfg.cpus),
-        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        qemu, *machine_args(cfg.accel),
+        "-m", str(cfg.memory_mib), "-smp", str(cfg.cpus), *COMMON_FLAGS,
         "-kernel", str(cfg.kernel), "-initrd", str(cfg.initrd),
         "-append", " ".join(kernel_cmdline(cfg)),
         *serial_args(cfg.console_log, cfg.results_log),

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reports import schema
+from reports import catalogue, schema
 
-SCHEMA = 1
+SCHEMA = schema.SCHEMA_VERSION
 TAIL_LINES = 40
 TAIL_CHARS = 4000
 RUNNING = -1  # exit status of a file sent while its binary was still running
@@ -115,7 +115,8 @@ def parse_test_list(text: str) -> list[str]:
 
 def missing_entry(test: str, suite: str, outcome: str, details: str) -> dict[str, Any]:
     return {"id": "", "test": test, "suite": suite, "outcome": outcome, "reason": "",
-            "details": details, "source": "", "duration_ms": 0}
+            "details": details, "source": "", "duration_ms": 0,
+            **catalogue.row_fields(suite, test)}
 
 
 def suite_results(suite: str, listed: list[str], shipped: Shipped | None,
@@ -179,6 +180,7 @@ class VmIdentity:
     cmdline: str
     append: str
     suites: dict[str, list[str]]  # suite name → tests it lists
+    accel_reason: str = ""        # why not KVM: the probe's answer or the runner's fallback
 
 
 def skeleton(ident: VmIdentity) -> dict[str, Any]:
@@ -209,13 +211,20 @@ def run_document(ident: VmIdentity, stream: SerialStream, vm: VmOutcome,
     doc["results"] = results
     doc.setdefault("run", {})["suites"] = list(ident.suites)
     doc["benchmarks"] = _benchmarks(stream, ident.accel)
-    doc.setdefault("machine", {})["accel"] = ident.accel
+    machine = doc.setdefault("machine", {})
+    machine["accel"] = ident.accel
+    machine.pop("accel_reason", None)
+    if ident.accel_reason:
+        machine["accel_reason"] = ident.accel_reason
     kernel = doc.setdefault("kernel", {})
     kernel["cmdline"] = kernel.get("cmdline") or ident.cmdline
     kernel.setdefault("release", ident.release)
     lost = any(r["outcome"] in ("crash", "timeout") for r in results)
     doc["vm"] = {"kernel": ident.kernel, "mode": ident.mode, "append": ident.append,
-                 "state": vm.state, "timings": {k: round(v, 2) for k, v in timings.items()}}
+                 "state": vm.state, "timings": {k: round(v, 2) for k, v in timings.items()},
+                 "accel": ident.accel}
+    if ident.accel_reason:
+        doc["vm"]["accel_reason"] = ident.accel_reason
     doc["vm"]["binaries"] = {name: {"status": f.status, "timed_out": f.timed_out,
                                     "results": f.doc is not None}
                              for name, f in stream.files.items()}

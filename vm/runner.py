@@ -15,11 +15,11 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from vm import initramfs, qemu, results
+from vm import accel, initramfs, qemu, results
 from vm.kernels import Kernel, cache_root
 
 POLL_S = 0.25
@@ -29,6 +29,15 @@ DONE_MARK = b"CKC-DONE"
 
 
 Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One job of the matrix, by name only (no kernel fetched yet)."""
+
+    name: str     # <kernel slug>-<mode>, the stem of its files
+    kernel: str   # Kernel.name: the matrix name or the path given
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -44,9 +53,11 @@ class RunConfig:
     boot_attempts: int = 3    # boots of a VM that dies or hangs before its init runs
     append: list[str] = field(default_factory=list)
     accel: str = "tcg"
+    accel_reason: str = ""    # why not KVM (the probe's answer), recorded in every VM's results
     memory_mib: int = 1024
     cpus: int = 1
     qemu: str = qemu.QEMU_BINARY
+    planned: tuple[Planned, ...] | None = None  # the jobs to run; None: every kernel × mode
 
 
 @dataclass(frozen=True)
@@ -63,17 +74,33 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(image).name if "/" in image else image)
 
 
-def unique_names(chosen: list[Kernel]) -> dict[str, str]:
-    """kernel.name → slug, numbered when two local kernels share a file name."""
+def unique_slugs(kernel_names: list[str]) -> dict[str, str]:
+    """kernel name → slug, numbered when two local kernels share a file name."""
     names: dict[str, str] = {}
-    for kernel in chosen:
-        base = candidate = slug(kernel.name)
+    for name in kernel_names:
+        base = candidate = slug(name)
         n = 1
         while candidate in names.values():
             n += 1
             candidate = f"{base}-{n}"
-        names[kernel.name] = candidate
+        names[name] = candidate
     return names
+
+
+def unique_names(chosen: list[Kernel]) -> dict[str, str]:
+    return unique_slugs([k.name for k in chosen])
+
+
+def plan(kernel_names: list[str], modes: list[str]) -> list[Planned]:
+    """Every job in its canonical order: the kernels as given × the modes as given."""
+    slugs = unique_slugs(kernel_names)
+    return [Planned(f"{slugs[k]}-{m}", k, m) for k in kernel_names for m in modes]
+
+
+def shard(jobs: list[Planned], k: int, n: int) -> list[Planned]:
+    """The K-th of N disjoint parts (1 ≤ K ≤ N): job i goes to part (i mod N) + 1, so the parts
+    stay the same from run to run and differ in size by one at most."""
+    return [job for i, job in enumerate(jobs) if i % n == k - 1]
 
 
 def list_tests(binary: Path) -> list[str]:
@@ -232,46 +259,72 @@ def vm_timings(attempt: Attempt) -> dict[str, float]:
 
 
 def boot_with_retries(cfg: RunConfig, vcfg: qemu.VmConfig, name: str, progress: Progress,
-                      vms: Vms) -> tuple[Attempt, int, float]:
-    """(last attempt, attempts, seconds lost to failed boots). Boots that die before the
-    first binary runs, or hang before the init runs, are tried again (TCG on a loaded host makes some kernels fault or stall
-    early, see vm/README.md); each failed console is kept as <vm>.attemptN.console.log."""
-    lost = 0.0
-    for attempts in range(1, max(1, cfg.boot_attempts) + 1):
+                      vms: Vms, fallback: accel.Fallback
+                      ) -> tuple[Attempt, int, float, qemu.VmConfig]:
+    """(last attempt, attempts, seconds lost to failed boots, the last boot's config). Boots
+    that die before the first binary runs, or hang before the init runs, are tried again (TCG
+    on a loaded host makes some kernels fault or stall early, see vm/README.md); a boot under
+    KVM that dies of KVM (accel.Fallback) is booted again under TCG, with fresh retries, and so
+    is every later boot of the run. Each failed console is kept as <vm>.attemptN.console.log."""
+    lost, attempts, tries = 0.0, 0, 0
+    while True:
+        vcfg = replace(vcfg, accel=fallback.current()[0])
+        attempts, tries = attempts + 1, tries + 1
         attempt = boot_once(cfg, vcfg, name, progress, vms)
         # Before the first binary ran only the kernel and the init script were at work.
         early = attempt.state in ("crash", "boot-hang") and "ready" not in attempt.marks
-        if not early or attempts == cfg.boot_attempts:
+        to_tcg = _left_kvm(attempt, vcfg, fallback)
+        if not to_tcg and (not early or tries >= cfg.boot_attempts):
             break
         lost += attempt.total
-        vcfg.console_log.replace(vcfg.console_log.with_name(
-            f"{name}.attempt{attempts}.console.log"))
-        what = "died" if attempt.state == "crash" else "hung"
-        progress.say(name, f"{what} before its first binary ran; booting again")
+        if vcfg.console_log.exists():  # QEMU may die before it opens the file
+            vcfg.console_log.replace(vcfg.console_log.with_name(
+                f"{name}.attempt{attempts}.console.log"))
+        if to_tcg:
+            tries = 0
+            progress.say(name, f"died under kvm ({to_tcg}); booting again under tcg")
+        else:
+            what = "died" if attempt.state == "crash" else "hung"
+            progress.say(name, f"{what} before its first binary ran; booting again")
     if attempt.state == "boot-hang":
         attempt.state = "timeout"
-    return attempt, attempts, lost
+    return attempt, attempts, lost, vcfg
+
+
+def _left_kvm(attempt: Attempt, vcfg: qemu.VmConfig, fallback: accel.Fallback) -> str:
+    """Why the run leaves KVM after this boot ("" to stay)."""
+    if vcfg.accel != "kvm":
+        return ""
+    if "booted" in attempt.marks:
+        fallback.booted_under_kvm()
+        return ""
+    if attempt.state not in ("crash", "boot-hang"):
+        return ""
+    return fallback.died_under_kvm(attempt.qemu_stderr, not _read(vcfg.console_log).strip())
 
 
 def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Progress,
-           vms: Vms) -> dict[str, Any]:
+           vms: Vms, fallback: accel.Fallback | None = None) -> dict[str, Any]:
     """Boot the VM (with retries of early deaths), then turn what came back into its results
-    file."""
+    file. `fallback` is the run's accelerator, shared by its VMs."""
+    fallback = fallback or accel.Fallback(cfg.accel, cfg.accel_reason)
     console = cfg.out / f"{job.name}.console.log"
     fd, serial_name = tempfile.mkstemp(prefix=f"ckc-{job.name}-", suffix=".serial")
     os.close(fd)
     serial = Path(serial_name)
     try:
         vcfg = vm_config(cfg, job, console, serial)
-        attempt, attempts, lost = boot_with_retries(cfg, vcfg, job.name, progress, vms)
+        attempt, attempts, lost, vcfg = boot_with_retries(cfg, vcfg, job.name, progress, vms,
+                                                          fallback)
     finally:
         serial.unlink(missing_ok=True)
     tail = results.console_tail(console)
     if not tail and attempt.qemu_stderr:
         tail = "qemu: " + attempt.qemu_stderr[-results.TAIL_CHARS:]
     ident = results.VmIdentity(
-        kernel=job.kernel.name, release=job.kernel.release, mode=job.mode, accel=cfg.accel,
-        cmdline=" ".join(qemu.kernel_cmdline(vcfg)), append=" ".join(cfg.append), suites=tests)
+        kernel=job.kernel.name, release=job.kernel.release, mode=job.mode, accel=vcfg.accel,
+        cmdline=" ".join(qemu.kernel_cmdline(vcfg)), append=" ".join(cfg.append), suites=tests,
+        accel_reason=fallback.current()[1] if vcfg.accel == "tcg" else "")
     timings = vm_timings(attempt)
     if lost:
         timings["retry_lost_s"] = lost
@@ -314,13 +367,16 @@ def run(cfg: RunConfig,
     vms = Vms()
     with tempfile.TemporaryDirectory(prefix="ckc-vm-") as tmp:
         images = build_images(cfg, Path(tmp), log)
-        names = unique_names(cfg.kernels)
-        jobs = [VmJob(f"{names[k.name]}-{m}", k, m, images[k.name])
-                for k in cfg.kernels for m in cfg.modes]
+        planned = cfg.planned if cfg.planned is not None else \
+            plan([k.name for k in cfg.kernels], cfg.modes)
+        by_name = {k.name: k for k in cfg.kernels}
+        jobs = [VmJob(p.name, by_name[p.kernel], p.mode, images[p.kernel]) for p in planned]
         progress = Progress(len(jobs))
+        fallback = accel.Fallback(cfg.accel, cfg.accel_reason)
         pool = ThreadPoolExecutor(max_workers=max(1, cfg.jobs))
         try:
-            futures = [pool.submit(run_vm, cfg, job, tests, progress, vms) for job in jobs]
+            futures = [pool.submit(run_vm, cfg, job, tests, progress, vms, fallback)
+                       for job in jobs]
             runs = [f.result() for f in futures]
         except BaseException:
             vms.kill_all()

@@ -27,6 +27,13 @@ class BadInputTest(unittest.TestCase):
     def test_unknown_option(self) -> None:
         self.assert_one_line_error(ckc("--frobnicate"), "--frobnicate")
 
+    def test_unknown_accelerator(self) -> None:
+        self.assert_one_line_error(ckc("--accel", "xyz", "--no-install", "--no-build"), "xyz")
+        proc = subprocess.run([sys.executable, str(REPO / "ckc"), "--no-install", "--no-build"],
+                              capture_output=True, text=True, timeout=60, check=False,
+                              env=dict(os.environ, CKC_ACCEL="xyz"))
+        self.assert_one_line_error(proc, "unknown accelerator 'xyz' (CKC_ACCEL)")
+
     def test_unknown_command(self) -> None:
         self.assert_one_line_error(ckc("frobnicate"), "frobnicate")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import unittest
 from pathlib import Path
 
-from vm import initramfs, kernels, qemu, runner
+from vm import accel, initramfs, kernels, qemu, runner
 
 REPO = Path(__file__).resolve().parents[2]
 # Both package layouts: boot/ + lib/modules (bookworm), and sid's split linux-binary/-modules
@@ -36,12 +37,19 @@ def kernels_or_skip(names: list[str]) -> list[kernels.Kernel]:
     return kernels.resolve(names, entries)
 
 
+@functools.cache
+def accel_choice() -> accel.Choice:
+    """$CKC_ACCEL or auto, probed once per test process (a hanging probe costs its bound)."""
+    return accel.choose(accel.requested(None, os.environ), qemu.find_qemu() or "")
+
+
 def config(out: Path, chosen: list[kernels.Kernel], modes: list[str],
            payload: initramfs.Payload, **kw) -> runner.RunConfig:
     _, _, modules = kernels.load_matrix()
+    choice = accel_choice()
     return runner.RunConfig(kernels=chosen, modes=modes, payload=payload, modules=modules,
-                            out=out, accel=qemu.choose_accel(), qemu=qemu.find_qemu() or "",
-                            jobs=2, **kw)
+                            out=out, accel=choice.accel, accel_reason=choice.reason,
+                            qemu=qemu.find_qemu() or "", jobs=2, **kw)
 
 
 def quiet(_msg: str) -> None:

@@ -70,10 +70,6 @@ class Cmdline(unittest.TestCase):
             qemu.mode_cmdline("v3")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class Names(unittest.TestCase):
     def test_local_kernels_get_unique_file_names(self):
         from vm import runner
@@ -83,3 +79,50 @@ class Names(unittest.TestCase):
               Kernel("/y/vmlinuz", Path("/y/vmlinuz"), "6.20", None)]
         self.assertEqual(list(runner.unique_names(ks).values()),
                          ["bookworm", "vmlinuz", "vmlinuz-2"])
+
+
+class Shards(unittest.TestCase):
+    """`ckc vm --shard K/N --dry-run`: names only, no apt, QEMU or built binaries."""
+
+    def dry_run(self, *argv):
+        import contextlib
+        import io
+
+        from vm import cli
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            self.assertEqual(cli.main(["--dry-run", *argv]), 0)
+        return out.getvalue().splitlines()
+
+    def test_default_matrix_in_canonical_order(self):
+        self.assertEqual(self.dry_run(), [f"{k}-{m}" for k in ("bullseye", "bookworm", "trixie",
+                                                                "sid") for m in ("v1", "v2")])
+
+    def test_shards_partition_the_job_list(self):
+        for argv in ([], ["--kernels", "6.1,sid,5.10", "--modes", "v1,v2,hybrid"]):
+            full = self.dry_run(*argv)
+            parts = [self.dry_run(*argv, "--shard", f"{k}/3") for k in (1, 2, 3)]
+            self.assertEqual(sorted(sum(parts, [])), sorted(full))
+            self.assertEqual(len(set(sum(parts, []))), len(full))
+            self.assertLessEqual(max(map(len, parts)) - min(map(len, parts)), 1)
+            self.assertEqual(parts[1], full[1::3])  # job i goes to shard (i mod N) + 1
+            self.assertEqual(self.dry_run(*argv, "--shard", "1/1"), full)
+
+    def test_aliases_resolve_to_matrix_names_without_apt(self):
+        self.assertEqual(self.dry_run("--kernels", "6.1", "--modes", "v2"), ["bookworm-v2"])
+
+    def test_bad_shard_is_one_line_and_exit_2(self):
+        import contextlib
+        import io
+
+        from vm import cli
+        for bad in ("0/3", "4/3", "x", "1/0", "1/", "1/3/2", " 1/3"):
+            err = io.StringIO()
+            with self.subTest(shard=bad), contextlib.redirect_stderr(err):
+                self.assertEqual(cli.main(["--dry-run", "--shard", bad]), 2)
+                self.assertEqual(len(err.getvalue().splitlines()), 1, err.getvalue())
+                self.assertIn("--shard", err.getvalue())
+
+
+if __name__ == "__main__":
+    unittest.main()

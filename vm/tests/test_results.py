@@ -5,6 +5,7 @@ import gzip
 import json
 import unittest
 
+from reports import schema
 from vm import results
 
 LISTED = ["Pid.A", "Pid.B", "Pid.C"]
@@ -123,7 +124,7 @@ class Synthesis(unittest.TestCase):
         bad = results.run_document(IDENT, results.SerialStream(),
                                    results.VmOutcome("crash", ""), {})
         merged = results.merge_runs([good, bad])
-        self.assertEqual(merged["schema"], 1)
+        self.assertEqual(merged["schema"], schema.SCHEMA_VERSION)
         self.assertEqual(merged["runs"][1]["results"][0]["id"], "x.Pid.A")
 
 
