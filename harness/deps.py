@@ -16,6 +16,9 @@ PACKAGES: dict[str, list[str]] = {
         "cmake", "ninja-build", "g++", "pkg-config", "libgtest-dev", "libgmock-dev",
         "libbenchmark-dev", "libseccomp-dev", "libcap-dev", "libnl-3-dev", "libnl-route-3-dev",
         "nlohmann-json3-dev", "libfmt-dev", "zlib1g-dev", "e2fsprogs", "binutils",
+        # the unit tests' real consumers of the exports and CI files (reports/tests): JUnit,
+        # KCIDB's JSON schema, TAP::Parser (perl's modules), the CI YAML and its linter
+        "python3-junitparser", "python3-jsonschema", "perl", "python3-yaml", "yamllint",
     ],
     "vm": ["qemu-system-x86", "busybox-static", "cpio", "kmod", "xz-utils", "zstd", "gzip"],
     "browser": ["chromium", "fonts-dejavu-core"],
@@ -33,6 +36,7 @@ PROGRAMS: dict[str, str] = {
     "ninja": "ninja-build", "objcopy": "binutils", "busybox": "busybox-static",
     "qemu-system-x86_64": "qemu-system-x86", "depmod": "kmod", "zstd": "zstd", "xz": "xz-utils",
     "gzip": "gzip", "cpio": "cpio", "chromium": "chromium", "mkfs.ext4": "e2fsprogs",
+    "yamllint": "yamllint",
 }
 
 

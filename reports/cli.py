@@ -1,23 +1,31 @@
-"""Command line of the reports: `ckc report {merge,html,diff}` and `ckc check-config`.
+"""Command line of the reports: `ckc report {merge,html,diff,junit,tap,kcidb}` and
+`ckc check-config`.
 
     main(["html", "results/*.json", "-o", "out/report.html"]) -> exit code
+    main(["junit", "out/", "-o", "junit.xml", "--expectations", "ci/expectations.json"])
     check_config_main(["--config", "/boot/config-6.1.0"]) -> exit code
 
-Also `python3 -m reports.cli {merge,html,diff,check-config} ...` from the repository root.
-Exit codes: 0 fine; 1 regressions (diff); 2 bad input (a results file that does not validate,
-an unknown column, an unreadable config). Every bad input is one line on stderr naming it;
-merge and html still write what the good inputs hold.
+Also `python3 -m reports.cli {merge,html,diff,junit,tap,kcidb,check-config} ...` from the
+repository root. Exit codes: 0 fine; 1 regressions (diff); 2 bad input (a results file that
+does not validate, an unknown column, an unreadable config or expectations file). Every bad
+input is one line on stderr naming it; merge and html still write what the good inputs hold,
+the exports (junit, tap, kcidb) write nothing then: a CI's test tab must not show a partial
+matrix as the whole.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from reports import diff as diffmod
-from reports import html
+from reports import export_junit, export_kcidb, export_tap, html
 from reports import catalogue
 from reports.config_map import OPTIONS, ConfigError, read_config, running_kernel_config
+from reports.expectations import Expectations, ExpectationsError, load_expectations
+from reports.exports import Suite, counts, export_suites
 from reports.matrix import Matrix, find_column
 from reports.schema import SchemaError, load_many, matrix_to_json, merge, write_json_atomic
 from reports.schema import write_text_atomic
@@ -82,8 +90,8 @@ def cmd_html(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
 
-def _diff_pairs(args: argparse.Namespace, ma: Matrix, mb: Matrix,
-                same: bool) -> tuple[list[diffmod.ColumnDiff], list[str]]:
+def _diff_pairs(args: argparse.Namespace, ma: Matrix, mb: Matrix, same: bool,
+                exp: Expectations | None) -> tuple[list[diffmod.ColumnDiff], list[str]]:
     name_a = Path(args.a).name
     name_b = name_a if same else Path(args.b).name
     if args.from_col or args.to_col:
@@ -91,12 +99,12 @@ def _diff_pairs(args: argparse.Namespace, ma: Matrix, mb: Matrix,
             raise LookupError("--from and --to go together")
         ca, cb = find_column(ma, args.from_col), find_column(mb, args.to_col)
         return [diffmod.diff_columns(ma, ca, mb, cb, f"{name_a}:{ca.key}", f"{name_b}:{cb.key}",
-                                     args.bench_threshold)], []
+                                     args.bench_threshold, exp)], []
     if same:
         raise LookupError("one input: give --from RELEASE/MODE --to RELEASE/MODE")
     pairs, notes = diffmod.pair_columns(ma, mb)
     return [diffmod.diff_columns(ma, a, mb, b, f"{name_a}:{a.key}", f"{name_b}:{b.key}",
-                                 args.bench_threshold) for a, b in pairs], notes
+                                 args.bench_threshold, exp) for a, b in pairs], notes
 
 
 def _regressions(diffs: list[diffmod.ColumnDiff], args: argparse.Namespace) -> int:
@@ -108,14 +116,24 @@ def _regressions(diffs: list[diffmod.ColumnDiff], args: argparse.Namespace) -> i
     return count
 
 
+def _expectations(path: str | None) -> Expectations | None:
+    """The --expectations file, or None without one; ExpectationsError when it is bad."""
+    return load_expectations(path) if path else None
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     same = args.b is None
+    try:
+        exp = _expectations(args.expectations)
+    except ExpectationsError as e:
+        _err(str(e))
+        return EXIT_BAD_INPUT
     ma, errors = _load([args.a])
     mb, errors_b = (ma, []) if same else _load([args.b])
     if errors or errors_b or ma is None or mb is None:
         return EXIT_BAD_INPUT
     try:
-        diffs, notes = _diff_pairs(args, ma, mb, same)
+        diffs, notes = _diff_pairs(args, ma, mb, same, exp)
     except LookupError as e:
         _err(str(e).strip("'\""))
         return EXIT_BAD_INPUT
@@ -129,8 +147,62 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if _regressions(diffs, args) else EXIT_OK
 
 
+def _export_err(msg: str) -> None:
+    print(f"ckc report: {msg}", file=sys.stderr)
+
+
+def _render_export(command: str, suites: list[Suite], origin: str) -> str:
+    if command == "junit":
+        return export_junit.render(suites)
+    if command == "tap":
+        return export_tap.render(suites)
+    return json.dumps(export_kcidb.to_kcidb(suites, origin), indent=1, ensure_ascii=False) + "\n"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """junit / tap / kcidb: every input must be good, else nothing is written (exit 2)."""
+    origin = args.origin
+    if not export_kcidb.ORIGIN_PATTERN.match(origin):
+        _export_err(f"--origin {origin!r}: KCIDB origins are lower-case letters, digits and _")
+        return EXIT_BAD_INPUT
+    try:
+        exp = _expectations(args.expectations)
+    except ExpectationsError as e:
+        _export_err(str(e))
+        return EXIT_BAD_INPUT
+    runs, errors = load_many(expand_inputs(args.inputs))
+    for e in errors:
+        _export_err(f"{e}; nothing written")
+    if errors or not runs:
+        if not errors:
+            _export_err(f"no results file in {' '.join(args.inputs)}; nothing written")
+        return EXIT_BAD_INPUT
+    matrix = merge(runs)
+    suites = export_suites(matrix, exp)
+    try:
+        write_text_atomic(args.output, _render_export(args.command, suites, origin))
+    except OSError as e:
+        _export_err(f"{args.output}: cannot write: {e.strerror or e}")
+        return EXIT_BAD_INPUT
+    total = counts(suites)
+    print(f"{args.command}: {total['tests']} results in {len(suites)} kernel/mode columns "
+          f"({total['fail']} fail, {total['error']} error, {total['skip']} skip): {args.output}")
+    return EXIT_OK
+
+
+def _export_parser(sub: Any, name: str, what: str, metavar: str) -> argparse.ArgumentParser:
+    e = sub.add_parser(name, help=what)
+    e.add_argument("inputs", nargs="+", metavar="RESULTS.json|DIR")
+    e.add_argument("-o", "--output", required=True, metavar=metavar)
+    e.add_argument("--expectations", metavar="FILE",
+                   help="tags and known failures shown beside failures (ci/expectations.json)")
+    e.set_defaults(func=cmd_export, origin="ckc")
+    return e
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ckc report", description="ckc results: merge, HTML, diff")
+    p = argparse.ArgumentParser(prog="ckc report",
+                                description="ckc results: merge, HTML, diff, exports")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("merge", help="merge results files into one compatibility JSON")
     m.add_argument("inputs", nargs="+", metavar="RESULTS.json|DIR")
@@ -156,7 +228,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="newly skipped and no longer run rows count as regressions")
     d.add_argument("--fail-on-bench", action="store_true",
                    help="benchmark slowdowns beyond their noise count as regressions")
+    d.add_argument("--expectations", metavar="FILE",
+                   help="known differences (ci/expectations.json): reported as known, not "
+                   "counted; expected failures that pass are printed as XPASS")
     d.set_defaults(func=cmd_diff)
+    _export_parser(sub, "junit", "JUnit XML: a testsuite per kernel/mode column", "JUNIT.xml")
+    _export_parser(sub, "tap", "TAP 13 (kselftest nesting): a stream per column", "OUT.tap")
+    k = _export_parser(sub, "kcidb", "KCIDB I/O data (kcidb-io schema v5.3)", "KCIDB.json")
+    k.add_argument("--origin", default="ckc",
+                   help="KCIDB origin, the prefix of every object ID (default ckc)")
     return p
 
 

@@ -7,8 +7,15 @@
 Kinds of change per row: regression (pass -> fail/crash/timeout), new-failure (skipped or
 absent -> fail/crash/timeout), fixed (fail/crash/timeout -> pass), newly-skipped (-> skip, with
 the reason and, for config:CONFIG_X, what the option is), skip-reason-changed, changed (one bad
-outcome to another), missing (row not in the newer run). Benchmarks are compared only when
+outcome to another), broken (the newer run could not get to the behaviour: a setup step failed;
+listed, never a regression of the kernel), missing (row not in the newer run). Benchmarks are compared only when
 both sides ran alike (TCG is emulated and never compared with KVM or host figures).
+
+With expectations (reports.expectations, `--expectations ci/expectations.json`), a change whose
+new outcome an entry expects in that column is "known": listed apart with its reason, never
+counted as a regression. A row an entry expects to fail that passes in the newer column is an
+XPASS: printed, so the entry can be removed or narrowed, and not counted either. Each change
+line carries the row's tags (fixing commit, CVE) from the expectations file.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from dataclasses import dataclass, field
 
 from reports import bench
 from reports.config_map import explain_reason
+from reports.expectations import Expectation, Expectations
 from reports.matrix import Cell, Column, Matrix
 from reports.schema import BAD_OUTCOMES
 
@@ -27,6 +35,7 @@ KIND_TITLES = {
     "newly-skipped": "Newly skipped",
     "skip-reason-changed": "Skip reason changed",
     "changed": "Changed between bad outcomes",
+    "broken": "Broken (a setup step failed: not a verdict on the kernel, not a regression)",
     "missing": "Not run any more",
 }
 
@@ -37,6 +46,8 @@ class RowChange:
     kind: str
     before: Cell | None
     after: Cell | None
+    known: Expectation | None = None  # the expectation this change matches, if any
+    tags: tuple[str, ...] = ()
 
     def line(self) -> str:
         old = self.before.outcome if self.before else "absent"
@@ -47,7 +58,26 @@ class RowChange:
             text += f"  {cell.reason}"
         elif cell and cell.details:
             text += f"  ({cell.details.splitlines()[0][:120]})"
+        if self.tags:
+            text += f"  [{', '.join(self.tags)}]"
+        if self.known:
+            text += f"\n  {'':<36} {self.known.note()}"
         return text
+
+
+@dataclass(frozen=True)
+class XPass:
+    """A row an expectation says fails in this column, which passed."""
+
+    row_id: str
+    expectation: Expectation
+    tags: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        expected = "/".join(self.expectation.outcomes)
+        tags = f"  [{', '.join(self.tags)}]" if self.tags else ""
+        return (f"  XPASS {self.row_id:<30} expected {expected}, saw pass{tags}\n"
+                f"  {'':<36} {self.expectation.note('expected because')}")
 
 
 @dataclass
@@ -58,13 +88,19 @@ class ColumnDiff:
     bench_changes: list[bench.Change] = field(default_factory=list)
     bench_note: str = ""
     unchanged: int = 0
+    xpasses: list[XPass] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[RowChange]:
-        return [c for c in self.changes if c.kind == kind]
+        """Changes of `kind` that no expectation explains."""
+        return [c for c in self.changes if c.kind == kind and c.known is None]
 
     @property
     def regressions(self) -> list[RowChange]:
-        return [c for c in self.changes if c.kind in REGRESSION_KINDS]
+        return [c for c in self.changes if c.kind in REGRESSION_KINDS and c.known is None]
+
+    @property
+    def known(self) -> list[RowChange]:
+        return [c for c in self.changes if c.known is not None]
 
 
 def classify(before: Cell | None, after: Cell | None) -> str:
@@ -73,6 +109,8 @@ def classify(before: Cell | None, after: Cell | None) -> str:
     new = after.outcome if after else ""
     if after is None:
         return "missing" if before is not None else ""
+    if new == "broken":  # setup failed: nothing is known of the kernel, so no regression
+        return "broken" if old != "broken" else ""
     if new in BAD_OUTCOMES:
         if old == "pass":
             return "regression"
@@ -90,8 +128,17 @@ def _bench_figures(matrix: Matrix, col: Column) -> list[bench.Figure]:
     return bench.figures(matrix.benchmarks.get(col.key, []))
 
 
+def _change(row: str, kind: str, before: Cell | None, after: Cell | None, col_b: Column,
+            exp: Expectations | None) -> RowChange:
+    if exp is None:
+        return RowChange(row, kind, before, after)
+    known = exp.known(row, col_b, after.outcome, after.reason) if after else None
+    return RowChange(row, kind, before, after, known, exp.tags_for(row, col_b))
+
+
 def diff_columns(ma: Matrix, col_a: Column, mb: Matrix, col_b: Column, label_a: str,
-                 label_b: str, bench_percent: float = 5.0) -> ColumnDiff:
+                 label_b: str, bench_percent: float = 5.0,
+                 expectations: Expectations | None = None) -> ColumnDiff:
     d = ColumnDiff(label_a, label_b)
     rows = sorted(set(ma.cells) | set(mb.cells))
     for row in rows:
@@ -99,9 +146,13 @@ def diff_columns(ma: Matrix, col_a: Column, mb: Matrix, col_b: Column, label_a: 
         after = mb.cells.get(row, {}).get(col_b.key)
         kind = classify(before, after)
         if kind:
-            d.changes.append(RowChange(row, kind, before, after))
+            d.changes.append(_change(row, kind, before, after, col_b, expectations))
         elif before or after:
             d.unchanged += 1
+        if expectations and after:
+            hit = expectations.xpass(row, col_b, after.outcome)
+            if hit:
+                d.xpasses.append(XPass(row, hit, expectations.tags_for(row, col_b)))
     figs_a, figs_b = _bench_figures(ma, col_a), _bench_figures(mb, col_b)
     if figs_a and figs_b:
         if col_a.emulated != col_b.emulated:
@@ -154,6 +205,11 @@ def render_column(d: ColumnDiff) -> list[str]:
     lines = [f"== {d.label_a} -> {d.label_b} =="]
     for kind, title in KIND_TITLES.items():
         lines += _section(title, d.of_kind(kind))
+    lines += _section("Known (expected by the expectations file; not counted)", d.known)
+    if d.xpasses:
+        lines.append(f"XPASS: expected to fail here, passed (not counted; remove or narrow "
+                     f"the expectation) ({len(d.xpasses)}):")
+        lines += [x.line() for x in d.xpasses]
     evidence = config_evidence(d.changes)
     if evidence:
         lines += ["Config evidence:"] + evidence
@@ -175,6 +231,11 @@ def render_text(diffs: list[ColumnDiff], notes: list[str], baseline: str) -> str
     for d in diffs:
         lines += render_column(d) + [""]
     lines += [f"note: {n}" for n in notes]
+    known = sum(len(d.known) for d in diffs)
+    xpass = sum(len(d.xpasses) for d in diffs)
+    if known or xpass:
+        lines.append(f"{known} known difference{'s' * (known != 1)} and {xpass} XPASS, "
+                     "explained by the expectations file: not counted.")
     count = sum(len(d.regressions) for d in diffs)
     if not diffs:
         lines.append(f"Nothing to compare with {baseline}: no column in common.")
