@@ -143,8 +143,7 @@ def run_host(args: argparse.Namespace, out_file: Path) -> int:
             outcome = hostrun.run_suite(binary, work, args.test_timeout, lambda m: None)
             header = header or outcome.header
             results += outcome.results
-            counts = summary.summarize(outcome.results).splitlines()[-1].split()[1:]
-            log(f"{binary.name}: " + ", ".join(f"{n} {c}" for n, c in zip(counts, summary.COLUMNS)))
+            log(f"{binary.name}: {summary.line(outcome.results)}")
         results += guard(args.build, work, "Unchanged")
     if header is None:
         raise UsageError("no suite wrote a results header")

@@ -1,11 +1,13 @@
-"""The short terminal summary of a run: per area pass / fail / skip (crash, timeout) and the
+"""The short terminal summary of a run: per area pass / fail / broken / skip (crash, timeout) and the
 most frequent skip reasons."""
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-COLUMNS = ("pass", "fail", "skip", "crash", "timeout")
+from reports.schema import NOT_RUN_CLEANLY
+
+COLUMNS = ("pass", "fail", "broken", "skip", "crash", "timeout")
 
 
 def area_of(entry: dict[str, Any]) -> str:
@@ -32,5 +34,12 @@ def summarize(results: list[dict[str, Any]], top_reasons: int = 3) -> str:
     return "\n".join(lines)
 
 
+def line(results: list[dict[str, Any]]) -> str:
+    """"3 pass, 1 broken, 2 skip": the outcomes that occur, in column order."""
+    total = Counter(e["outcome"] for e in results)
+    return ", ".join(f"{total[c]} {c}" for c in COLUMNS if total[c])
+
+
 def has_failures(results: list[dict[str, Any]]) -> bool:
-    return any(e["outcome"] in ("fail", "crash", "timeout") for e in results)
+    """A run is not clean when a row failed, died, or could not get to its behaviour (broken)."""
+    return any(e["outcome"] in NOT_RUN_CLEANLY for e in results)

@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from reports.diff import ColumnDiff
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-SYMBOLS = {"pass": "✓", "fail": "✗", "skip": "–", "crash": "!", "timeout": "◷", "none": "·"}
-LABELS = {"pass": "pass", "fail": "fail", "skip": "skip", "crash": "crash",
+SYMBOLS = {"pass": "✓", "fail": "✗", "broken": "⊘", "skip": "–", "crash": "!", "timeout": "◷",
+           "none": "·"}
+LABELS = {"pass": "pass", "fail": "fail", "broken": "broken (setup)", "skip": "skip",
+          "crash": "crash",
           "timeout": "timeout", "none": "not run"}
 
 

@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 2  # 2: results carry their row's sentence (and since); machine.accel_reason
 READABLE_SCHEMAS = (1, 2)  # schema-1 files read as schema 2 with those fields empty
-OUTCOMES = ("pass", "fail", "skip", "crash", "timeout")
+OUTCOMES = ("pass", "fail", "broken", "skip", "crash", "timeout")
+# What makes a row worse than passing: the kernel disagreed (fail) or the test died (crash,
+# timeout). `broken` (a setup step failed before the behaviour ran, LTP's TBROK) is counted apart:
+# it is not a kernel verdict, so a diff never calls it a regression of the kernel.
 BAD_OUTCOMES = ("fail", "crash", "timeout")
+NOT_RUN_CLEANLY = (*BAD_OUTCOMES, "broken")  # what makes a run's exit status non-zero
 CGROUP_MODES = ("v1", "hybrid", "v2", "none")
 ACCELS = ("host", "kvm", "tcg")
 

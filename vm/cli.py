@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from reports import schema
 from vm import accel, aptsrc, initramfs, kernels, qemu, runner
 
 REPO = Path(__file__).resolve().parent.parent
@@ -258,10 +259,10 @@ def main(argv: list[str]) -> int:
         print(f"ckc vm: {err}", file=sys.stderr)
         return 2
     print(f"ckc vm: {timing_summary(merged, time.monotonic() - start)}", file=sys.stderr)
-    lost = sum(r["outcome"] in ("crash", "timeout", "fail")
+    lost = sum(r["outcome"] in schema.NOT_RUN_CLEANLY
                for run in merged["runs"] for r in run["results"])
     print(f"ckc vm: {len(merged['runs'])} runs written to {cfg.out}/vm-merged.json"
-          f" ({lost} failed/crashed/timed-out results)", file=sys.stderr)
+          f" ({lost} failed/broken/crashed/timed-out results)", file=sys.stderr)
     return 1 if lost else 0
 
 

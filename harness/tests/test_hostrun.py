@@ -45,10 +45,14 @@ class SummaryTest(unittest.TestCase):
             {"id": "mem.a", "suite": "cgroups", "outcome": "skip", "reason": "needs:swap"},
             {"id": "mem.b", "suite": "cgroups", "outcome": "skip", "reason": "needs:swap"},
             {"id": "mem.c", "suite": "cgroups", "outcome": "pass", "reason": ""},
+            {"id": "mem.d", "suite": "cgroups", "outcome": "broken", "reason": "setup"},
             {"id": "", "suite": "guard", "outcome": "fail", "reason": ""},
         ]
         text = summary.summarize(results)
-        self.assertRegex(text, r"mem\s+1\s+0\s+2\s+0\s+0\s+needs:swap ×2")
+        # columns: pass fail broken skip crash timeout
+        self.assertRegex(text, r"mem\s+1\s+0\s+1\s+2\s+0\s+0\s+needs:swap ×2")
+        self.assertEqual(summary.line(results), "1 pass, 1 fail, 1 broken, 2 skip")
+        self.assertTrue(summary.has_failures(results[3:4]))  # broken alone is not a clean run
         self.assertRegex(text, r"guard\s+0\s+1")
         self.assertTrue(summary.has_failures(results))
 

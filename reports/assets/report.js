@@ -2,7 +2,7 @@
 "use strict";
 (function () {
   const data = JSON.parse(document.getElementById("ckc-data").textContent);
-  const SYM = { pass: "✓", fail: "✗", skip: "–", crash: "!", timeout: "◷", none: "·" };
+  const SYM = { pass: "✓", fail: "✗", broken: "⊘", skip: "–", crash: "!", timeout: "◷", none: "·" };
   const panel = document.getElementById("details");
   const body = document.getElementById("details-body");
   let selected = null;
