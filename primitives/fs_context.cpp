@@ -57,6 +57,12 @@ Status FsContext::Create() {
   return {};
 }
 
+Result<UniqueFd> FsContext::MountDetached(unsigned int attr_flags) {
+  int mfd = ::fsmount(fd_.get(), FSMOUNT_CLOEXEC, attr_flags);
+  if (mfd < 0) return Fail("fsmount", "detached");
+  return UniqueFd(mfd);
+}
+
 Result<Mount> FsContext::Attach(const std::string& target, unsigned int attr_flags) {
   int mfd = ::fsmount(fd_.get(), FSMOUNT_CLOEXEC, attr_flags);
   if (mfd < 0) return Fail("fsmount", target);

@@ -5,6 +5,7 @@
 //   CKC_CHECK(fc.SetString("lowerdir", "/l1:/l2"));       // error names `lowerdir=/l1:/l2`
 //   CKC_CHECK(fc.Create());                               // FSCONFIG_CMD_CREATE
 //   CKC_TRY(mnt, fc.Attach("/merged"));                   // fsmount + move_mount -> Mount
+//   CKC_TRY(fd, fc.MountDetached());                      // or fsmount alone (mount_api.h)
 //
 // The kernel logs why it refused something ("e overlayfs: missing 'lowerdir'") into the context;
 // every error from these calls carries that text in Error::detail. File systems that were not
@@ -34,6 +35,9 @@ class FsContext {
   [[nodiscard]] Status Create();
   // fsmount() then move_mount() onto `target`: the mount is attached and unmounted by the Mount.
   [[nodiscard]] Result<Mount> Attach(const std::string& target, unsigned int attr_flags = 0);
+  // fsmount() alone: a detached mount (an fd, in no mount table) that can be used as a directory
+  // fd, idmapped or attached later (mount_api.h); it goes away with its last fd.
+  [[nodiscard]] Result<UniqueFd> MountDetached(unsigned int attr_flags = 0);
 
   // The messages the kernel logged into this context since the last call ("e ...; w ...").
   [[nodiscard]] std::string DrainMessages();
