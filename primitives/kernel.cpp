@@ -268,17 +268,20 @@ int OnlineCpus() { return static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)); }
 
 std::string KernelCmdline() { return Trim(ReadFile("/proc/cmdline").value_or("")); }
 
-bool CgroupDisabledOnCmdline(std::string_view cmdline, std::string_view controller) {
-  constexpr std::string_view kKey = "cgroup_disable=";
+bool CmdlineHas(std::string_view cmdline, std::string_view key, std::string_view value) {
   for (auto word : std::views::split(cmdline, ' ')) {
     std::string_view w(word.begin(), word.end());
-    if (!w.starts_with(kKey)) continue;
-    for (auto name : std::views::split(w.substr(kKey.size()), ',')) {
-      std::string_view n(name.begin(), name.end());
-      if (n == controller) return true;
+    if (w == "--") break;  // what follows is init's, not the kernel's
+    if (!w.starts_with(key) || w.size() <= key.size() || w[key.size()] != '=') continue;
+    for (auto item : std::views::split(w.substr(key.size() + 1), ',')) {
+      if (std::string_view(item.begin(), item.end()) == value) return true;
     }
   }
   return false;
+}
+
+bool CgroupDisabledOnCmdline(std::string_view cmdline, std::string_view controller) {
+  return CmdlineHas(cmdline, "cgroup_disable", controller);
 }
 
 }  // namespace ckc

@@ -92,6 +92,10 @@ struct SwapInfo {
 
 // The kernel command line.
 [[nodiscard]] std::string KernelCmdline();
+// Whether `cmdline` has `key`=`value`, where the value may be one of a comma list: ("swapaccount",
+// "0") for swapaccount=0, ("cgroup.memory", "nokmem") for cgroup.memory=nosocket,nokmem.
+[[nodiscard]] bool CmdlineHas(std::string_view cmdline, std::string_view key,
+                              std::string_view value);
 // Whether `cmdline` turns `controller` off (cgroup_disable=memory,io ...).
 [[nodiscard]] bool CgroupDisabledOnCmdline(std::string_view cmdline, std::string_view controller);
 

@@ -3,7 +3,7 @@
 //
 //   Result<Child> c = Spawn({.flags = CLONE_NEWUTS}, [] { return sethostname("x", 1) ? 1 : 0; });
 //   Result<ExitStatus> st = c->Wait(std::chrono::seconds(5));  // kills the child on timeout
-//   st->Exited(0)  /  st->KilledBy(SIGKILL)  /  st->timed_out
+//   st->Exited(0)  /  st->KilledBy(SIGKILL)  /  st->timed_out   (KilledBy is false on a timeout)
 //
 // The child gets PR_SET_PDEATHSIG(SIGKILL) and its own process group, so a test that dies or
 // times out takes its descendants with it. A Child that is destroyed unreaped is killed and reaped.
@@ -33,7 +33,9 @@ struct ExitStatus {
   bool timed_out = false;  // outlived its wait and was killed by Wait()
 
   [[nodiscard]] bool Exited(int c) const { return exited && code == c; }
-  [[nodiscard]] bool KilledBy(int sig) const { return signaled && signal == sig; }
+  // Died of `sig` from someone other than the harness: false after a timeout, whose SIGKILL is
+  // Wait()'s own (a child that merely stalled must never pass as killed by the kernel).
+  [[nodiscard]] bool KilledBy(int sig) const { return signaled && signal == sig && !timed_out; }
   // "exited with 3", "killed by SIGKILL", "timed out (then killed by SIGKILL)".
   [[nodiscard]] std::string Describe() const;
 };

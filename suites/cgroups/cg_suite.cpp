@@ -113,21 +113,46 @@ Result<InGroup> StartIn(const Cgroup& cg, const std::function<int(Channel&)>& fn
 Result<ChildResult> RunIn(const Cgroup& cg, const std::function<int(Channel&)>& fn,
                           std::chrono::milliseconds timeout) {
   CKC_TRY(c, StartIn(cg, fn));
-  ChildResult result;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    auto msg = c.ch.Recv(left);
-    if (!msg) break;
-    result.reports.push_back(*msg);
-  }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-  CKC_TRY(status, c.child.Wait(std::max(left, std::chrono::milliseconds(1))));
-  result.status = status;
-  return result;
+  return Collect(c.child, c.ch, timeout);
+}
+
+Requirement SwapAccounting(const Cgroup& cg) {
+  return {[&cg]() -> std::optional<std::string> {
+    auto version = cg.version("memory");
+    if (!version) return "setup:memory (" + version.error().Message() + ")";
+    bool v1 = *version == CgroupVersion::kV1;
+    const char* file = v1 ? "memory.memsw.limit_in_bytes" : "memory.swap.max";
+    if (cg.Has("memory", file)) return std::nullopt;
+    if (CmdlineHas(KernelCmdline(), "swapaccount", "0")) {
+      return fmt::format(
+          "cmdline:swapaccount=0 (the kernel was booted without swap accounting: "
+          "no {})",
+          file);
+    }
+    const auto& cfg = RunningKernelConfig();
+    if (auto it = cfg.values.find("CONFIG_MEMCG_SWAP"); it != cfg.values.end() && it->second == "n")
+      return fmt::format("config:CONFIG_MEMCG_SWAP (not set in {}: no {})", cfg.source, file);
+    return fmt::format("kernel:{} (absent from the group's {} directory)",
+                       v1 ? "memory.memsw" : file, v1 ? "v1 memory" : "cgroup2");
+  }};
+}
+
+Requirement KmemAccounting() {
+  return {[]() -> std::optional<std::string> {
+    if (!CmdlineHas(KernelCmdline(), "cgroup.memory", "nokmem")) return std::nullopt;
+    return "cmdline:cgroup.memory=nokmem (the kernel was booted without kernel-memory accounting)";
+  }};
+}
+
+Status LimitMemoryNoSwap(const Cgroup& cg, uint64_t bytes) {
+  CKC_CHECK(cg.SetMemoryMax(bytes));
+  if (CurrentSwap().total_kib == 0) return {};
+  CKC_TRY(version, cg.version("memory"));
+  // cgroup-v1/memory.rst 5.3 swappiness; vmscan's get_scan_count: a memcg's swappiness 0 turns
+  // swap off for its limit reclaim.
+  if (version == CgroupVersion::kV1) return cg.Write("memory", "memory.swappiness", "0");
+  if (cg.Has("memory", "memory.swap.max")) return cg.SetSwapMax(0);
+  return {};
 }
 
 bool TouchAnon(size_t bytes) {
@@ -190,10 +215,7 @@ void RetryOnce(const Attempt& attempt) {
   std::string first;
   for (int i = 0; i < 2; ++i) {
     auto r = attempt();
-    if (!r) {
-      ADD_FAILURE() << "setup: " << r.error().Message();
-      return;
-    }
+    if (!r) return Broken("setup: " + r.error().Message(), __FILE__, __LINE__);
     if (!r->has_value()) return;
     if (i == 0) first = **r;
     if (i == 1) ADD_FAILURE() << "first attempt: " << first << "; retry: " << **r;

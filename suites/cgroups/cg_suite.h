@@ -31,6 +31,20 @@ Requirement V2DomainController();
 std::optional<std::string> FirstV2DomainController();
 // setup:needs-2-cpus on a single-CPU machine.
 Requirement TwoCpus();
+// Swap accounting in `cg` (v1 memory.memsw.*, v2 memory.swap.max): when the files are absent,
+// cmdline:swapaccount=0 if the kernel was booted so, else kernel:memory.memsw (v1) or
+// kernel:memory.swap.max (v2). Only rows about swap limits need it.
+Requirement SwapAccounting(const Cgroup& cg);
+// Kernel-memory accounting of the memory controller: cmdline:cgroup.memory=nokmem when the
+// kernel was booted with it off (the counters then stay at 0; no file tells).
+Requirement KmemAccounting();
+
+// memory.max of `cg` = `bytes`, and the group may not swap, so a group over its limit has only
+// page cache to give back. With swap on the machine: v1 memory.swappiness 0 (limit reclaim then
+// never swaps; no memsw, so swapaccount=0 does not matter, and the memory counter is the one
+// that refuses charges, so failcnt moves), v2 memory.swap.max 0 where swap accounting has it
+// (else nothing: the group swaps until swap is full). Without swap, the limit alone.
+Status LimitMemoryNoSwap(const Cgroup& cg, uint64_t bytes);
 
 // A child started inside a group, with its end of a channel.
 struct InGroup {
@@ -38,7 +52,8 @@ struct InGroup {
   Channel ch;
 };
 Result<InGroup> StartIn(const Cgroup& cg, const std::function<int(Channel&)>& fn);
-// Runs `fn` inside `cg` to the end, collecting its messages.
+// Runs `fn` inside `cg` to the end, collecting its messages (as Collect: a child whose setup
+// broke is an error).
 Result<ChildResult> RunIn(const Cgroup& cg, const std::function<int(Channel&)>& fn,
                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
@@ -60,7 +75,8 @@ bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 
 // A time-based measurement: an error if setup broke, nullopt if within tolerance, else what was
 // seen (with the tolerance). RetryOnce runs it again after a miss (noisy 2-CPU machines, TCG)
-// and fails the test with both observations if the second misses too.
+// and fails the test with both observations if the second misses too; a setup error is
+// Broken().
 using Attempt = std::function<Result<std::optional<std::string>>()>;
 void RetryOnce(const Attempt& attempt);
 

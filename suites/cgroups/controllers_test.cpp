@@ -45,13 +45,15 @@ bool WaitState(const Cgroup& cg, const std::string& want, std::string* seen) {
 std::vector<Cgroup> FreezerGroups(const std::string& name) {
   std::vector<Cgroup> out;
   auto cg = Cgroup::Create(Cgroups(), name, {"freezer"});
-  EXPECT_TRUE(cg.has_value()) << "setup: " << cg.error().Message();
-  if (!cg) return out;
+  if (!cg) {
+    SetupFailed(cg.error(), __FILE__, __LINE__);
+    return out;
+  }
   bool v1 = cg->version("freezer") == CgroupVersion::kV1;
   out.push_back(std::move(*cg));
   if (v1 && Cgroups().layout().V2Mount()) {
     auto v2 = Cgroup::Create(Cgroups(), name + "-v2", {});
-    EXPECT_TRUE(v2.has_value()) << "setup: " << v2.error().Message();
+    if (!v2) SetupFailed(v2.error(), __FILE__, __LINE__);
     if (v2 && v2->Has("freezer", "cgroup.freeze")) out.push_back(std::move(*v2));
   }
   return out;
@@ -61,12 +63,12 @@ void CheckFreezeThaw(const Cgroup& cg) {
   std::string version(CgroupVersionName(*cg.version("freezer")));
   SCOPED_TRACE(version + " freezer");
   SharedCounter counter;
-  ASSERT_NE(counter.value, nullptr) << "setup: mmap";
+  CKC_ASSERT_SETUP(counter.value != nullptr) << "mmap of the shared counter";
   ASSERT_OK_AND_ASSIGN(Child child, SpawnIn(cg, [&]() -> int {
                          for (;;) counter.value->fetch_add(1, std::memory_order_relaxed);
                        }));
-  ASSERT_TRUE(Eventually([&] { return counter.value->load() > 0; }, 5s))
-      << "setup: the child never ran";
+  CKC_ASSERT_SETUP(Eventually([&] { return counter.value->load() > 0; }, 5s))
+      << "the child never ran";
   ASSERT_OK(cg.Freeze(true));
   std::string seen;
   ASSERT_TRUE(WaitState(cg, "FROZEN", &seen)) << "state after freezing: " << seen;
@@ -78,14 +80,16 @@ void CheckFreezeThaw(const Cgroup& cg) {
   EXPECT_TRUE(WaitState(cg, "THAWED", &seen)) << "state after thawing: " << seen;
   EXPECT_TRUE(Eventually([&] { return counter.value->load() > c2; }, 5s))
       << "no progress after thawing";
-  ASSERT_OK(child.Signal(SIGKILL));
+  ASSERT_OK(child.Signal(SIGKILL));  // the test's own kill, to end the child: not under test
   ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(10s));
-  EXPECT_TRUE(st.KilledBy(SIGKILL)) << st.Describe();
+  EXPECT_TRUE(st.KilledBy(SIGKILL)) << "a thawed child dies of its SIGKILL: " << st.Describe();
 }
 
 TEST(Freezer, FreezeThaw) {
   // Source: D "Other controllers" (freezer: "a mass-SIGSTOP/SIGCONT"); cgroup-v1/
   // freezer-subsystem.rst freezer.state; cgroup-v2.rst cgroup.freeze / cgroup.events "frozen".
+  // Negative control: booted with cgroup_disable=freezer (v1) it skips
+  // cmdline:cgroup_disable=freezer; a freezer that let the counter move within 200 ms fails it.
   CKC_BEHAVIOUR("freezer.freeze-thaw", "D",
                 "freezing a cgroup halts every process in it and reports the group as frozen, and "
                 "thawing reports it thawed and lets the processes continue");
@@ -102,7 +106,7 @@ void CheckSigkillFrozen(const Cgroup& cg) {
   ASSERT_OK(cg.Freeze(true));
   std::string seen;
   ASSERT_TRUE(WaitState(cg, "FROZEN", &seen)) << "state after freezing: " << seen;
-  ASSERT_OK(child.Signal(SIGKILL));
+  ASSERT_OK(child.Signal(SIGKILL));  // the test's SIGKILL is the behaviour's input
   if (v == CgroupVersion::kV2) {
     ASSERT_OK_AND_ASSIGN(auto st, child.TryWait(5s));
     ASSERT_TRUE(st.has_value()) << "v2: SIGKILL must end a frozen process at once";
@@ -114,7 +118,7 @@ void CheckSigkillFrozen(const Cgroup& cg) {
                                   << early->Describe();
   ASSERT_OK(cg.Freeze(false));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(5s));
-  EXPECT_TRUE(st.KilledBy(SIGKILL) && !st.timed_out)
+  EXPECT_TRUE(st.KilledBy(SIGKILL))  // false when Wait timed out and killed it itself
       << "v1: dies of the SIGKILL once thawed: " << st.Describe();
 }
 
@@ -122,6 +126,9 @@ TEST(Freezer, SigkillFrozen) {
   // Source: cgroup-v2.rst cgroup.freeze ("a frozen process can be killed by a fatal signal");
   // cgroup-v1/freezer-subsystem.rst (frozen tasks are not woken by signals; the kill takes effect
   // on thaw — seen on 6.18 v1). A hybrid machine shows both.
+  // Negative control: booted with cgroup_disable=freezer (v1) it skips; a v2 kernel that held the
+  // killed process until thaw fails the v2 half (no exit within 5 s), and a v1 one that let it
+  // die while frozen fails the v1 half.
   CKC_BEHAVIOUR("freezer.sigkill-frozen", "K",
                 "SIGKILL ends a frozen process right away on v2, while on v1 the process stays "
                 "frozen and only dies once the group is thawed");
@@ -153,6 +160,8 @@ TEST(Devices, AllowList) {
   // Source: D "Devices cgroup" ("allow /dev/{tty,zero,random,null} ... deny everything else";
   // permissions read/write/mknod); cgroup-v1/devices.rst; cgroup-v2.rst "Device controller"
   // (BPF_PROG_TYPE_CGROUP_DEVICE).
+  // Negative control: booted with cgroup_disable=devices (v1) it skips
+  // cmdline:cgroup_disable=devices; an allow-list that let /dev/zero open fails it.
   CKC_BEHAVIOUR("devices.allow-list", "D",
                 "with every device denied except /dev/null (c 1:3), /dev/null still opens but "
                 "opening /dev/zero and mknod fail with EPERM (on v2 through a BPF device program)");

@@ -20,14 +20,15 @@ namespace {
 TEST(Memory, OomDisableFreezes) {
   // Source: D "Avoiding the OOM killer" (oom-notifier: processes frozen, notification sent,
   // limits raised, unfrozen); cgroup-v1/memory.rst 10 "OOM Control" and 9 cgroup.event_control.
+  // Negative control: on v2 it skips cgroup-mode:v2-has-no-oom_kill_disable; a kernel ignoring
+  // oom_kill_disable OOM-kills the child (oom_kill 1, not held): it fails. No memsw needed.
   CKC_BEHAVIOUR("mem.oom-disable-freezes", "D",
                 "v1: with oom_kill_disable=1 a group that hits its limit is paused rather than "
                 "OOM-killed, an eventfd listening on memory.oom_control (set up via "
                 "cgroup.event_control) is signalled, and a higher limit lets it continue");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 1, "v2-has-no-oom_kill_disable"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomfreeze", {"memory"}));
-  ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
-  if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);
+  ASSERT_OK(LimitMemoryNoSwap(cg, 8 * kMiB));
   ASSERT_OK_AND_ASSIGN(UniqueFd efd, cg.OomNotifier(/*disable_kill=*/true));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
                          if (!TouchAnon(16 * kMiB)) return ReportErrno(ch, "mmap");
@@ -54,13 +55,14 @@ TEST(Memory, OomDisableFreezes) {
 TEST(Memory, OomEventsNotify) {
   // Source: cgroup-v2.rst memory.events ("oom", "oom_kill"; a value change generates a file
   // modified event) — the v2 replacement of the oom-notifier.
+  // Negative control: on v1 it skips cgroup-mode:v1-has-no-memory.events; a child that only stalls
+  // is killed by Wait's timeout (not KilledBy) with oom_kill 0: it fails.
   CKC_BEHAVIOUR("mem.oom-events-notify", "K",
                 "v2: an OOM in the group increments oom and oom_kill in memory.events, and the "
                 "change wakes a poll() on that file");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-has-no-memory.events"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomevents", {"memory"}));
-  ASSERT_OK(cg.SetMemoryMax(8 * kMiB));
-  if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);
+  ASSERT_OK(LimitMemoryNoSwap(cg, 8 * kMiB));
   ASSERT_OK_AND_ASSIGN(UniqueFd events, cg.OomNotifier(/*disable_kill=*/false));
   char buf[512];
   ASSERT_GE(::pread(events.get(), buf, sizeof buf, 0), 0);  // poll reports changes after a read
@@ -79,13 +81,14 @@ TEST(Memory, OomEventsNotify) {
 TEST(Memory, OomGroup) {
   // Source: cgroup-v2.rst memory.oom.group ("the cgroup and its descendants are killed together
   // or not at all").
+  // Negative control: with memory.oom.group 0 (the default) only the allocator dies: the sleeper
+  // stays, oom_kill is 1 and oom_group_kill 0, so it fails; on v1 it skips.
   CKC_BEHAVIOUR("mem.oom-group", "K",
                 "v2: with memory.oom.group=1 an OOM kill takes out all processes of the group "
                 "together, not only the one using the most memory");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("memory", 2, "v1-has-no-memory.oom.group"));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomgroup", {"memory"}));
-  ASSERT_OK(cg.SetMemoryMax(16 * kMiB));
-  if (auto st = cg.SetSwapMax(0); !st && CurrentSwap().total_kib > 0) ASSERT_OK(st);
+  ASSERT_OK(LimitMemoryNoSwap(cg, 16 * kMiB));
   ASSERT_OK(cg.Write("memory", "memory.oom.group", "1"));
   ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
                          pid_t sleeper = ::fork();  // small, never the OOM victim by size
@@ -101,6 +104,7 @@ TEST(Memory, OomGroup) {
   ASSERT_OK_AND_ASSIGN(std::string sleeper, c.ch.Recv(10s));
   ASSERT_OK(c.ch.Send("go"));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(30s));
+  // Not a timeout: Wait's own kill would take the sleeper too (the child's process group).
   EXPECT_TRUE(st.KilledBy(SIGKILL)) << st.Describe();
   EXPECT_TRUE(Eventually(
       [&] {
@@ -109,11 +113,20 @@ TEST(Memory, OomGroup) {
       },
       5s))
       << "the sleeper " << sleeper << " must die with the allocating process (memory.oom.group=1)";
+  // The kernel's own count: every process of the group killed by the OOM killer (two), and one
+  // group kill where the kernel counts those (oom_group_kill, 5.17+).
+  ASSERT_OK_AND_ASSIGN(auto events, cg.ReadKeyed("memory", "memory.events"));
+  EXPECT_GE(events["oom_kill"], 2u) << "memory.events oom_kill: the allocator and the sleeper";
+  if (events.contains("oom_group_kill")) {
+    EXPECT_GE(events["oom_group_kill"], 1u) << "memory.events oom_group_kill";
+  }
 }
 
 TEST(Memory, SharedPageFirstCharge) {
   // Source: D "Overhead of the memory cgroup" ("only the first group gets charged");
   // cgroup-v2.rst "Memory Ownership": a page is charged to the cgroup that instantiated it.
+  // Negative control: booted with cgroup_disable=memory it skips; a kernel that charged each
+  // reader (a second charge for the same page) fails the second group's expectation.
   CKC_BEHAVIOUR("mem.shared-page-first-charge", "D",
                 "a page-cache page is charged to the group that first read it in, and a second "
                 "group reading the same page later is not charged for it");
@@ -145,6 +158,8 @@ TEST(Memory, ChargeStaysAfterMove) {
   // Source: cgroup-v2.rst "Memory Ownership" ("migrating a process to a different cgroup doesn't
   // move the memory usages that it instantiated while in the previous cgroup"); cgroup-v1
   // memory.rst 8 (move_charge_at_immigrate defaults to 0).
+  // Negative control: booted with cgroup_disable=memory it skips; on v1 with the target group's
+  // memory.move_charge_at_immigrate set to 1 the charge moves with the process and it fails.
   CKC_BEHAVIOUR("mem.charge-stays-after-move", "K",
                 "memory charged while a process was in one group stays with that group after the "
                 "process moves to another one");
@@ -182,10 +197,12 @@ Result<uint64_t> KernelMemory(const Cgroup& cg) {
 TEST(Memory, KmemAccounted) {
   // Source: D "Memory cgroup: limits" (kernel memory); cgroup-v2.rst memory.stat slab
   // ("kernel memory ... such as dentries and inodes"); cgroup-v1/memory.rst 2.7.
+  // Negative control: booted with cgroup.memory=nokmem it skips cmdline:cgroup.memory=nokmem
+  // (kernel memory then stays uncharged); cgroup.memory=nosocket does not skip it.
   CKC_BEHAVIOUR("mem.kmem-accounted", "D",
                 "kernel objects allocated for a group's processes, such as the inodes and dentries "
                 "of files they create, are charged to that group");
-  CKC_REQUIRE(Root(), Controller("memory"));
+  CKC_REQUIRE(Root(), Controller("memory"), KmemAccounting());
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "kmem", {"memory"}));
   std::string dir = TestDir() + "/files";
   ASSERT_OK(MakeDirs(dir, 0755));
@@ -208,15 +225,14 @@ TEST(Memory, KmemAccounted) {
                          return 0;
                        }));
   ASSERT_OK(c.ch.Expect("start", 10s));
-  auto before = KernelMemory(cg);
-  ASSERT_TRUE(before.has_value()) << "setup: " << before.error().Message();
+  ASSERT_OK_AND_ASSIGN(uint64_t before, KernelMemory(cg));
   ASSERT_OK(c.ch.Send("go"));
   ASSERT_OK(c.ch.Expect("done", 30s));
   ASSERT_OK_AND_ASSIGN(uint64_t after, KernelMemory(cg));
   ASSERT_OK(c.ch.Send("exit"));
-  EXPECT_GE(after - *before, 2 * kMiB)
+  EXPECT_GE(after - before, 2 * kMiB)
       << "5000 new files (an inode of ~0.7-1 KiB and a dentry each) charged as kernel memory: "
-      << *before << " -> " << after;
+      << before << " -> " << after;
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
   EXPECT_TRUE(st.Exited(0)) << st.Describe();
 }

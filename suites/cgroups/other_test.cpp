@@ -46,6 +46,8 @@ Requirement HugePagesReserved() {
 TEST(Hugetlb, Limit) {
   // Source: cgroup-v1/hugetlb.rst ("the hugetlb controller limits HugeTLB usage per control
   // group ... SIGBUS on page fault beyond the limit"); cgroup-v2.rst hugetlb.<size>.max.
+  // Negative control: with no huge pages reserved (vm.nr_hugepages 0, as ckc leaves the host) it
+  // skips setup:no-hugepages-reserved; a limit of two pages lets the second fault in: it fails.
   CKC_BEHAVIOUR("hugetlb.limit", "K",
                 "the hugetlb controller caps a group's huge page usage: faulting in a huge page "
                 "past the limit raises SIGBUS");
@@ -73,6 +75,19 @@ TEST(Hugetlb, Limit) {
   EXPECT_EQ(r.reports[0], "first page ok") << r.Describe();
   EXPECT_TRUE(r.status.KilledBy(SIGBUS))
       << "the second huge page is beyond the 1-page limit: " << r.Describe();
+  // The controller's own count of refused charges: v1 failcnt, v2 events "max" (where present).
+  std::string counter = fmt::format("hugetlb.{}.{}", size, v1 ? "failcnt" : "events");
+  if (cg.Has("hugetlb", counter)) {
+    uint64_t refused = 0;
+    if (v1) {
+      ASSERT_OK_AND_ASSIGN(std::string raw, cg.Read("hugetlb", counter));
+      refused = std::strtoull(raw.c_str(), nullptr, 10);
+    } else {
+      ASSERT_OK_AND_ASSIGN(auto keyed, cg.ReadKeyed("hugetlb", counter));
+      refused = keyed["max"];
+    }
+    EXPECT_GE(refused, 1u) << counter << ": the charge of the second page was refused";
+  }
 }
 
 long PerfEventOpen(perf_event_attr* attr, int pid, int cpu, unsigned long flags) {
@@ -82,6 +97,8 @@ long PerfEventOpen(perf_event_attr* attr, int pid, int cpu, unsigned long flags)
 TEST(Perf, CgroupEvents) {
   // Source: perf_event_open(2) PERF_FLAG_PID_CGROUP ("per-container system-wide monitoring":
   // pid is a cgroup directory fd, cpu must be >= 0); cgroup-v2.rst "perf_event".
+  // Negative control: a kernel built without CONFIG_CGROUP_PERF skips config:CONFIG_CGROUP_PERF;
+  // a counter that also counted the child outside the group exceeds 1.2x and fails.
   CKC_BEHAVIOUR("perf.cgroup-events", "K",
                 "a perf counter opened on a cgroup with PERF_FLAG_PID_CGROUP counts the time of "
                 "that group's tasks and of no others");
@@ -148,6 +165,8 @@ Requirement KnownConfig() {
 TEST(Rdma, Present) {
   // Source: cgroup-v1/rdma.rst, cgroup-v2.rst "RDMA": the controller exists when the kernel is
   // built with CONFIG_CGROUP_RDMA (presence only: no RDMA device is needed to list it).
+  // Negative control: a kernel built without CONFIG_CGROUP_RDMA skips config:CONFIG_CGROUP_RDMA
+  // (this 6.18 host); with no kernel config found it skips setup:no-kernel-config.
   CKC_BEHAVIOUR("rdma.present", "K",
                 "a kernel built with the rdma controller lists it in /proc/cgroups (and, on v2, in "
                 "cgroup.controllers)");

@@ -2,9 +2,9 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <filesystem>
 #include <sstream>
-#include <fmt/format.h>
 
 #include "mounts.h"
 
@@ -67,11 +67,113 @@ Requirement UnprivilegedUserns() {
   }};
 }
 
-Requirement Swap() {
-  return {[]() -> std::optional<std::string> {
-    if (CurrentSwap().total_kib > 0) return std::nullopt;
-    return "needs:swap (no swap device is active; ckc never turns swap on for the host by default)";
+Requirement Swap(uint64_t min_free_bytes) {
+  return {[min_free_bytes]() -> std::optional<std::string> {
+    SwapInfo swap = CurrentSwap();
+    if (swap.total_kib == 0) {
+      return "needs:swap (no swap device is active; ckc never turns swap on for the host by "
+             "default)";
+    }
+    if (swap.free_kib * 1024 >= min_free_bytes) return std::nullopt;
+    return fmt::format("needs:swap ({} KiB of swap free, the row needs {} KiB)", swap.free_kib,
+                       min_free_bytes / 1024);
   }};
+}
+
+namespace {
+
+// "0" in /proc/sys/user/max_<type>_namespaces: no namespace of that type can be made by this user
+// namespace or any below it (kernel/ucount.c counts every level up to the initial one).
+std::optional<std::string> QuotaZero(uint64_t clone_flags) {
+  for (NsType t : kAllNsTypes) {
+    if ((clone_flags & static_cast<uint64_t>(NsCloneFlag(t))) == 0) continue;
+    std::string name = fmt::format("user.max_{}_namespaces", NsName(t));
+    if (auto max = ReadSysctl(name); max && *max == "0") {
+      return fmt::format("sysctl:{} (is 0: no new {} namespace can be made)", name, NsName(t));
+    }
+  }
+  return std::nullopt;
+}
+
+uint64_t AllCloneNewFlags() {
+  uint64_t all = 0;
+  for (NsType t : kAllNsTypes) all |= static_cast<uint64_t>(NsCloneFlag(t));
+  return all;
+}
+
+// The CLONE_NEW* flags a failure text names: hex numbers after "flags=" or "unshare(`" (what
+// Clone3 and Unshare put in their errors) and symbolic CLONE_NEW<TYPE> names; nullopt when it
+// names no flags at all.
+std::optional<uint64_t> CloneFlagsIn(std::string_view text) {
+  std::optional<uint64_t> flags;
+  for (std::string_view mark : {"flags=", "unshare(`"}) {
+    for (size_t at = text.find(mark); at != std::string_view::npos; at = text.find(mark, at + 1)) {
+      std::string rest(text.substr(at + mark.size(), 24));
+      if (rest.starts_with("0x"))
+        flags = flags.value_or(0) | std::strtoull(rest.c_str(), nullptr, 16);
+    }
+  }
+  static const std::pair<const char*, NsType> kNames[] = {
+      {"CLONE_NEWCGROUP", NsType::kCgroup}, {"CLONE_NEWIPC", NsType::kIpc},
+      {"CLONE_NEWNS", NsType::kMnt},        {"CLONE_NEWNET", NsType::kNet},
+      {"CLONE_NEWPID", NsType::kPid},       {"CLONE_NEWTIME", NsType::kTime},
+      {"CLONE_NEWUSER", NsType::kUser},     {"CLONE_NEWUTS", NsType::kUts}};
+  for (const auto& [name, type] : kNames) {
+    if (text.find(name) != std::string_view::npos)
+      flags = flags.value_or(0) | static_cast<uint64_t>(NsCloneFlag(type));
+  }
+  if (flags) *flags &= AllCloneNewFlags();
+  return flags;
+}
+
+}  // namespace
+
+Requirement NamespaceQuota(uint64_t clone_flags) {
+  return {[clone_flags]() { return QuotaZero(clone_flags); }};
+}
+
+std::optional<std::string> NamespaceQuotaReason(std::string_view failure) {
+  if (failure.find("ENOSPC") == std::string_view::npos) return std::nullopt;
+  bool makes_namespaces = false;
+  for (std::string_view call : {"clone3", "clone(", "unshare", "CLONE_NEW"}) {
+    makes_namespaces = makes_namespaces || failure.find(call) != std::string_view::npos;
+  }
+  if (!makes_namespaces) return std::nullopt;
+  auto why = QuotaZero(CloneFlagsIn(failure).value_or(AllCloneNewFlags()));
+  if (!why) return std::nullopt;
+  why->pop_back();  // ")": the failure that revealed it goes inside the parentheses
+  return fmt::format("{}; setup failed: {})", *why, failure);
+}
+
+void Broken(std::string_view step, const char* file, int line) {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const ::testing::TestResult* result = info ? info->result() : nullptr;
+  bool marked = false;
+  for (int i = 0; result && i < result->test_property_count(); ++i) {
+    marked = marked || std::string_view(result->GetTestProperty(i).key()) == "broken";
+  }
+  if (result && !marked) {
+    ::testing::Test::RecordProperty("broken_at", result->total_part_count());
+    ::testing::Test::RecordProperty("broken", std::string(step));
+  }
+  ::testing::internal::AssertHelper(::testing::TestPartResult::kFatalFailure, file, line,
+                                    std::string(step).c_str()) = ::testing::Message();
+}
+
+void SetupFailed(std::string_view failure, const char* file, int line) {
+  if (auto why = NamespaceQuotaReason(failure)) {
+    ::testing::internal::AssertHelper(::testing::TestPartResult::kSkip, file, line, why->c_str()) =
+        ::testing::Message();
+    return;
+  }
+  Broken(fmt::format("setup: {}", failure), file, line);
+}
+
+void BrokenAt::operator=(const ::testing::Message& message) const {
+  std::string what = message.GetString();
+  if (what.starts_with("setup: ")) what.erase(0, 7);
+  Broken(fmt::format("setup: {}{}({} is false)", what, what.empty() ? "" : " ", condition), file,
+         line);
 }
 
 Requirement Command(std::string path) {
@@ -120,23 +222,30 @@ int ServingVersion(const CgroupLayout& layout, const std::string& c, std::string
   const CgroupMountPoint* v2 = layout.V2Mount();
   if (v2 && V2Core(c)) return 2;
   if (v2 && !V1Only(c) && ListedIn(v2->path + "/cgroup.controllers", c)) {
-    if (layout.mode == CgroupMode::kV2 || ListedIn(v2->path + "/cgroup.subtree_control", c)) return 2;
-    *why = fmt::format("cgroup-mode:hybrid-root-lacks-{} (listed at the cgroup2 root {} but not "
-                       "enabled there; ckc does not change the host's root)", c, v2->path);
+    if (layout.mode == CgroupMode::kV2 || ListedIn(v2->path + "/cgroup.subtree_control", c))
+      return 2;
+    *why = fmt::format(
+        "cgroup-mode:hybrid-root-lacks-{} (listed at the cgroup2 root {} but not "
+        "enabled there; ckc does not change the host's root)",
+        c, v2->path);
     return 0;
   }
   std::string option = V1ConfigOf(c);
   if (CgroupDisabledOnCmdline(KernelCmdline(), c)) {
-    *why = fmt::format("cmdline:cgroup_disable={} (the kernel was booted with the {} controller "
-                       "off)", c, c);
+    *why = fmt::format(
+        "cmdline:cgroup_disable={} (the kernel was booted with the {} controller "
+        "off)",
+        c, c);
   } else if (V1Only(c) && layout.mode == CgroupMode::kV2) {
     *why = fmt::format("cgroup-mode:v2-has-no-{} (a v1-only controller; this machine is v2)", c);
   } else if (RunningKernelConfig().CompiledOut(option)) {
     *why = fmt::format("config:{} (not set in {}; no {} controller)", option,
                        RunningKernelConfig().source, c);
   } else {
-    *why = fmt::format("controller:{} (not mounted as v1 and not listed in the cgroup2 root's "
-                       "cgroup.controllers; cgroup mode {})", c, CgroupModeName(layout.mode));
+    *why = fmt::format(
+        "controller:{} (not mounted as v1 and not listed in the cgroup2 root's "
+        "cgroup.controllers; cgroup mode {})",
+        c, CgroupModeName(layout.mode));
   }
   return 0;
 }
@@ -195,6 +304,14 @@ std::string ChildResult::Describe() const {
   return out;
 }
 
+std::optional<std::string> ChildResult::SetupFailure() const {
+  if (!status.exited || status.code == 0) return std::nullopt;
+  for (const auto& r : reports) {
+    if (r.starts_with("setup: ")) return r.substr(7);
+  }
+  return std::nullopt;
+}
+
 Result<ChildResult> Collect(Child& child, Channel& ch, std::chrono::milliseconds timeout) {
   using std::chrono::milliseconds;
   ChildResult result;
@@ -210,6 +327,10 @@ Result<ChildResult> Collect(Child& child, Channel& ch, std::chrono::milliseconds
   }
   CKC_TRY(status, child.Wait(left()));
   result.status = status;
+  if (auto step = result.SetupFailure()) {
+    return Failure("child setup", fmt::format("pid {}", child.pid()),
+                   fmt::format("{}; {}", *step, status.Describe()));
+  }
   return result;
 }
 
@@ -217,9 +338,9 @@ Result<ChildResult> RunInChild(const std::function<int(Channel&)>& fn, uint64_t 
                                std::chrono::milliseconds timeout) {
   CKC_TRY(ch, Channel::Create());
   CKC_TRY(child, Spawn({.flags = clone_flags}, [&] {
-    ch.BecomeChild();
-    return fn(ch);
-  }));
+            ch.BecomeChild();
+            return fn(ch);
+          }));
   ch.BecomeParent();
   return Collect(child, ch, timeout);
 }
@@ -259,7 +380,8 @@ std::string Outcome(long rc) { return rc >= 0 ? "ok" : "!" + ErrnoName(errno); }
 std::string TestDir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = info ? fmt::format("{}.{}", info->test_suite_name(), info->name()) : "test";
-  std::string dir = fmt::format("{}/{}", RunScope::Current() ? RunScope::Current()->dir() : RunStateBase(), name);
+  std::string dir =
+      fmt::format("{}/{}", RunScope::Current() ? RunScope::Current()->dir() : RunStateBase(), name);
   (void)MakeDirs(dir, 0755);
   return dir;
 }

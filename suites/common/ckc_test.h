@@ -11,6 +11,13 @@
 //
 // Only requirements skip, and only before the behaviour under test runs; the skip message starts
 // with a machine-readable reason ("needs:root", "config:CONFIG_X", ...).
+//
+// Verdicts (BEHAVIOURS.md "Outcome rules"): an EXPECT/ASSERT on the behaviour that fails is `fail`
+// (the kernel did something else). A step before the behaviour that fails in a way no requirement
+// foresaw is `broken`: ASSERT_OK / ASSERT_OK_AND_ASSIGN on a setup Result, CKC_ASSERT_SETUP(cond),
+// a child that reported "setup: ..." (CKC_CHILD_TRY) — all end in Broken(), which the results
+// listener reports as outcome "broken", reason "setup". A setup step that failed with ENOSPC while
+// making namespaces whose user.max_<type>_namespaces is 0 is that requirement failing: a skip.
 #pragma once
 
 #include <gmock/gmock.h>
@@ -51,14 +58,14 @@ struct Row {
 // Declares the running test's catalogue row: CKC_BEHAVIOUR(id, source, sentence[, since]).
 // The row is recorded as test properties and written to the results file at once, so a test
 // that then crashes its process still names its row.
-#define CKC_BEHAVIOUR(...)                                             \
-  do {                                                                 \
-    static constexpr ::ckc::test::Row ckc_row_{__VA_ARGS__};           \
-    ::testing::Test::RecordProperty("behaviour", ckc_row_.id);         \
-    ::testing::Test::RecordProperty("source", ckc_row_.source);        \
-    ::testing::Test::RecordProperty("sentence", ckc_row_.sentence);    \
-    ::testing::Test::RecordProperty("since", ckc_row_.since);          \
-    ::ckc::test::NoteBehaviour(ckc_row_);                              \
+#define CKC_BEHAVIOUR(...)                                          \
+  do {                                                              \
+    static constexpr ::ckc::test::Row ckc_row_{__VA_ARGS__};        \
+    ::testing::Test::RecordProperty("behaviour", ckc_row_.id);      \
+    ::testing::Test::RecordProperty("source", ckc_row_.source);     \
+    ::testing::Test::RecordProperty("sentence", ckc_row_.sentence); \
+    ::testing::Test::RecordProperty("since", ckc_row_.since);       \
+    ::ckc::test::NoteBehaviour(ckc_row_);                           \
   } while (0)
 
 // Records the running test's row in the results file, if one is being written.
@@ -70,13 +77,17 @@ struct Requirement {
   std::function<std::optional<std::string>()> probe;
 };
 
-Requirement Root();                          // needs:root — euid 0 with CAP_SYS_ADMIN
-Requirement NotRoot();                       // needs:non-root (rows about unprivileged callers)
-Requirement Config(std::string option);      // config:CONFIG_X, when the config is known
-Requirement NamespaceType(NsType type);      // kernel:<type>-namespace
-Requirement UnprivilegedUserns();            // sysctl:user.max_user_namespaces / ...
-Requirement Swap();                          // needs:swap
-Requirement Command(std::string path);       // setup:missing-<path>
+Requirement Root();                      // needs:root — euid 0 with CAP_SYS_ADMIN
+Requirement NotRoot();                   // needs:non-root (rows about unprivileged callers)
+Requirement Config(std::string option);  // config:CONFIG_X, when the config is known
+Requirement NamespaceType(NsType type);  // kernel:<type>-namespace
+Requirement UnprivilegedUserns();        // sysctl:user.max_user_namespaces / ...
+// needs:swap — a swap device, with at least `min_free_bytes` of it free.
+Requirement Swap(uint64_t min_free_bytes = 0);
+// The namespace-count limits let the caller make the namespaces of `clone_flags` (CLONE_NEW*):
+// sysctl:user.max_<type>_namespaces when that limit (of the caller's user namespace) is 0.
+Requirement NamespaceQuota(uint64_t clone_flags);
+Requirement Command(std::string path);  // setup:missing-<path>
 // Root, or else what a row needs to run unprivileged through a user namespace of its own
 // (pair with Sandbox::UserNsUnlessRoot()): /proc/self/ns/user and no sysctl forbidding it.
 Requirement RootOrUserns();
@@ -93,10 +104,44 @@ Requirement ServedByCgroupVersion(std::string controller, int version, std::stri
 // The first unmet requirement's reason, or nullopt.
 std::optional<std::string> Unmet(std::initializer_list<Requirement> requirements);
 
-#define CKC_REQUIRE(...)                                                   \
-  do {                                                                     \
+#define CKC_REQUIRE(...)                                                      \
+  do {                                                                        \
     if (auto why_ = ::ckc::test::Unmet({__VA_ARGS__})) GTEST_SKIP() << *why_; \
   } while (0)
+
+// --- verdicts ------------------------------------------------------------------------------
+
+// Marks the running test broken at file:line: `step` ("setup: clone3(`flags=0x20000000`): EPERM
+// (...)") failed before the behaviour ran. Records the first mark as the properties "broken" (the
+// step) and "broken_at" (how many result parts came before it), then adds a fatal failure; the
+// caller returns. The listener reports "broken" only if no failure came before the mark.
+void Broken(std::string_view step, const char* file, int line);
+// A setup step failed with `failure` (an Error's message): skips with the namespace-count
+// requirement it reveals (NamespaceQuotaReason), else Broken("setup: " + failure).
+void SetupFailed(std::string_view failure, const char* file, int line);
+inline void SetupFailed(const Error& error, const char* file, int line) {
+  SetupFailed(error.Message(), file, line);
+}
+// For a failure text with ENOSPC from making namespaces (clone3, unshare; the CLONE_NEW* flags
+// read from the text, all types when it names none): "sysctl:user.max_<type>_namespaces (...)"
+// for the first such type whose limit is 0, else nullopt.
+std::optional<std::string> NamespaceQuotaReason(std::string_view failure);
+
+// CKC_ASSERT_SETUP(cond) << "what": a setup condition; when false the test is Broken().
+struct BrokenAt {
+  const char* file;
+  int line;
+  const char* condition;
+  void operator=(const ::testing::Message& message) const;
+};
+#define CKC_ASSERT_SETUP(cond) \
+  switch (0)                   \
+  case 0:                      \
+  default:                     \
+    if (cond)                  \
+      ;                        \
+    else                       \
+      return ::ckc::test::BrokenAt{__FILE__, __LINE__, #cond} = ::testing::Message()
 
 // --- matchers ------------------------------------------------------------------------------
 
@@ -136,16 +181,17 @@ MATCHER_P(FailsWith, err, std::string("fails with ") + ErrnoName(err)) {
   return false;
 }
 
-// Unwraps a Result in a test, failing the test (fatally) with the error's message.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                   \
-  auto CKC_CONCAT_(r_, __LINE__) = (expr);                                \
-  ASSERT_TRUE(CKC_CONCAT_(r_, __LINE__).has_value())                      \
-      << "setup: " << CKC_CONCAT_(r_, __LINE__).error().Message();        \
+// Unwraps a setup step's Result in a test; on error the test is SetupFailed() (broken, or a skip
+// for a namespace-count limit) and returns.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                                     \
+  auto CKC_CONCAT_(r_, __LINE__) = (expr);                                                  \
+  if (!CKC_CONCAT_(r_, __LINE__).has_value())                                               \
+    return ::ckc::test::SetupFailed(CKC_CONCAT_(r_, __LINE__).error(), __FILE__, __LINE__); \
   lhs = std::move(*CKC_CONCAT_(r_, __LINE__))
-#define ASSERT_OK(expr)                                                   \
-  do {                                                                    \
-    auto st_ = (expr);                                                    \
-    ASSERT_TRUE(st_.has_value()) << "setup: " << st_.error().Message();   \
+#define ASSERT_OK(expr)                                                                     \
+  do {                                                                                      \
+    auto st_ = (expr);                                                                      \
+    if (!st_.has_value()) return ::ckc::test::SetupFailed(st_.error(), __FILE__, __LINE__); \
   } while (0)
 #define CKC_CONCAT_INNER_(a, b) a##b
 #define CKC_CONCAT_(a, b) CKC_CONCAT_INNER_(a, b)
@@ -158,10 +204,15 @@ struct ChildResult {
   std::vector<std::string> reports;  // messages the child sent through its channel
   // "exited with 1; reports: sethostname: EPERM"
   [[nodiscard]] std::string Describe() const;
+  // The child's broken setup step: its first "setup: ..." report (without the prefix) when it
+  // exited with a non-zero code (CKC_CHILD_TRY/CHECK: 2), else nullopt.
+  [[nodiscard]] std::optional<std::string> SetupFailure() const;
 };
 
 // Runs `fn` in a child (clone3 with `clone_flags`), collecting what it sends on the channel
-// until it exits; the child is killed after `timeout`.
+// until it exits; the child is killed after `timeout`. Like RunInSandbox and Collect, a child
+// whose setup broke (ChildResult::SetupFailure) is returned as an error "child setup(`pid N`)",
+// so ASSERT_OK_AND_ASSIGN makes the test broken (or skips it for a namespace-count limit).
 Result<ChildResult> RunInChild(const std::function<int(Channel&)>& fn, uint64_t clone_flags = 0,
                                std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
@@ -193,12 +244,13 @@ std::string TestDir();
 }  // namespace ckc::test
 
 // In a child: binds `var` to the value of a Result, or reports "setup: <error>" on `ch` and
-// returns 2 (so the parent's assertion on the exit status shows the broken setup step).
-#define CKC_CHILD_TRY(var, expr)                                                              \
-  auto var##_r_ = (expr);                                                                     \
+// returns 2; Collect turns that into an error, so the test is broken, not failed.
+#define CKC_CHILD_TRY(var, expr)                                                            \
+  auto var##_r_ = (expr);                                                                   \
   if (!var##_r_) return ::ckc::test::Report(ch, "setup: " + var##_r_.error().Message(), 2); \
   auto var = std::move(*var##_r_)
-#define CKC_CHILD_CHECK(expr)                                                                            \
-  do {                                                                                                   \
-    if (auto st_ = (expr); !st_) return ::ckc::test::Report(ch, "setup: " + st_.error().Message(), 2); \
+#define CKC_CHILD_CHECK(expr)                                               \
+  do {                                                                      \
+    if (auto st_ = (expr); !st_)                                            \
+      return ::ckc::test::Report(ch, "setup: " + st_.error().Message(), 2); \
   } while (0)

@@ -110,38 +110,62 @@ bool ResultsListener::WriteInitial(std::string* error) {
   return st.has_value();
 }
 
+namespace {
+
+std::string FailureText(const ::testing::TestResult& r) {
+  std::string details;
+  for (int i = 0; i < r.total_part_count(); ++i) {
+    const auto& part = r.GetTestPartResult(i);
+    if (!part.failed()) continue;
+    if (!details.empty()) details += "\n";
+    details += fmt::format("{}:{}: {}", part.file_name() ? part.file_name() : "?",
+                           part.line_number(), part.message());
+  }
+  return details;
+}
+
+// Whether the Broken() mark came before every failure of `r`.
+bool BrokenFirst(const ::testing::TestResult& r) {
+  std::string at = Property(r, "broken_at");
+  if (Property(r, "broken").empty() || at.empty()) return false;
+  int mark = std::atoi(at.c_str());
+  for (int i = 0; i < r.total_part_count() && i < mark; ++i) {
+    if (r.GetTestPartResult(i).failed()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Verdict Judge(const ::testing::TestResult& r) {
+  if (r.Skipped()) {
+    Verdict v{"skip", "", ""};
+    for (int i = 0; i < r.total_part_count(); ++i) {
+      if (!r.GetTestPartResult(i).skipped()) continue;
+      SkipReason s = ParseSkipMessage(r.GetTestPartResult(i).message());
+      v.reason = s.reason;
+      v.details = s.details;
+    }
+    return v;
+  }
+  if (!r.Failed()) return {"pass", "", ""};
+  if (BrokenFirst(r)) return {"broken", "setup", FailureText(r)};
+  return {"fail", "", FailureText(r)};
+}
+
 nlohmann::json ResultsListener::Entry(const ::testing::TestInfo& info) const {
   const ::testing::TestResult& r = *info.result();
-  std::string outcome = "pass", reason, details;
-  if (r.Skipped()) {
-    outcome = "skip";
-    for (int i = 0; i < r.total_part_count(); ++i) {
-      if (r.GetTestPartResult(i).skipped()) {
-        SkipReason s = ParseSkipMessage(r.GetTestPartResult(i).message());
-        reason = s.reason;
-        details = s.details;
-      }
-    }
-  } else if (r.Failed()) {
-    outcome = "fail";
-    for (int i = 0; i < r.total_part_count(); ++i) {
-      const auto& part = r.GetTestPartResult(i);
-      if (!part.failed()) continue;
-      if (!details.empty()) details += "\n";
-      details += fmt::format("{}:{}: {}", part.file_name() ? part.file_name() : "?",
-                             part.line_number(), part.message());
-    }
-  }
+  auto [outcome, reason, details] = Judge(r);
   if (details.size() > kMaxDetails) details = details.substr(0, kMaxDetails) + " [...]";
   nlohmann::json entry = {{"id", Property(r, "behaviour")},
-          {"test", fmt::format("{}.{}", info.test_suite_name(), info.name())},
-          {"suite", suite_},
-          {"outcome", outcome},
-          {"reason", reason},
-          {"details", details},
-          {"source", Property(r, "source")},
-          {"sentence", Property(r, "sentence")},
-          {"duration_ms", r.elapsed_time()}};
+                          {"test", fmt::format("{}.{}", info.test_suite_name(), info.name())},
+                          {"suite", suite_},
+                          {"outcome", outcome},
+                          {"reason", reason},
+                          {"details", details},
+                          {"source", Property(r, "source")},
+                          {"sentence", Property(r, "sentence")},
+                          {"duration_ms", r.elapsed_time()}};
   if (std::string since = Property(r, "since"); !since.empty()) entry["since"] = since;
   return entry;
 }

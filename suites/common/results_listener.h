@@ -21,6 +21,19 @@ struct SkipReason {
 };
 SkipReason ParseSkipMessage(const std::string& message);
 
+// The verdict on a finished test (BEHAVIOURS.md "Outcome rules"):
+//   skip    it skipped and nothing failed; reason and details from the skip message;
+//   broken  it failed, it carries a Broken() mark (property "broken") and no failure came before
+//           the mark (property "broken_at": the parts before it): a step before the behaviour
+//           broke. reason "setup"; details the step with its errno first, then later failures;
+//   fail    any other failure, also a broken mark after a failed expectation (the kernel was seen
+//           doing something else first; that verdict stands); details every failure;
+//   pass    otherwise.
+struct Verdict {
+  std::string outcome, reason, details;
+};
+Verdict Judge(const ::testing::TestResult& result);
+
 class ResultsListener : public ::testing::EmptyTestEventListener {
  public:
   ResultsListener(std::string path, std::string suite, std::vector<std::string> argv);

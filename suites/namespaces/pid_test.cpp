@@ -42,11 +42,13 @@ std::string ProcSelf() {
 
 // Source: D "PID namespace" (each PID namespace has its own numbering, starting at 1);
 // pid_namespaces(7) ("the first process created in a new namespace has the PID 1").
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// a child made without CLONE_NEWPID keeps its outer pid and fails it.
 TEST(PidNamespace, FirstIs1) {
   CKC_BEHAVIOUR("pid.first-is-1", "D",
                 "the first process of a new pid namespace gets PID 1 there, and getppid() returns "
                 "0 because its parent lives outside");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(PidBox(), [](Channel& ch) {
                          Put(ch, "pid", fmt::format("{}", ::getpid()));
                          return Put(ch, "ppid", fmt::format("{}", ::getppid()));
@@ -85,11 +87,13 @@ int UnshareThenFork(Channel& ch) {
 // Source: D "OK, really, why do we need --fork?" (a process calling unshare is moved to the new
 // namespaces, except for the PID namespace; its children are, and the first one is PID 1);
 // unshare(2) CLONE_NEWPID.
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// an unshare that moved the caller too changes its pid and fails it.
 TEST(PidNamespace, UnshareCallerStays) {
   CKC_BEHAVIOUR("pid.unshare-caller-stays", "D",
                 "after unshare(CLONE_NEWPID) the caller keeps its PID and its pid namespace; only "
                 "its next child enters the new one, as PID 1");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(Sandbox().UserNsUnlessRoot(), UnshareThenFork));
   EXPECT_TRUE(r.status.Exited(0)) << r.Describe();
   ASSERT_EQ(Value(r, "unshare"), "ok") << r.Describe();
@@ -102,11 +106,13 @@ TEST(PidNamespace, UnshareCallerStays) {
 
 // Source: D "PID namespaces and /proc" (our new namespace still has access to the original /proc,
 // therefore it still sees host processes); pid_namespaces(7) "/proc and PID namespaces".
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// a sandbox that mounted a fresh /proc hides the parent and fails it.
 TEST(PidNamespace, OldProcShowsHost) {
   CKC_BEHAVIOUR("pid.old-proc-shows-host", "D",
                 "without a fresh proc mount, a process in a new pid namespace still sees the "
                 "parent's processes in /proc, and /proc/self gives its outer PID");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   pid_t test_pid = ::getpid();
   ASSERT_OK_AND_ASSIGN(Sandboxed box, PidBox().Run([test_pid](Channel& ch) {
     Put(ch, "getpid", fmt::format("{}", ::getpid()));
@@ -125,11 +131,13 @@ TEST(PidNamespace, OldProcShowsHost) {
 
 // Source: D "PID namespaces and /proc" (it cannot affect them: try to kill a process, you will get
 // "No such process"); pid_namespaces(7).
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// a child left in the parent's pid namespace (no CLONE_NEWPID) kills the victim and fails it.
 TEST(PidNamespace, CannotKillOutside) {
   CKC_BEHAVIOUR("pid.cannot-kill-outside", "D",
                 "from inside a pid namespace, kill() aimed at the PID of a process outside it "
                 "fails with ESRCH and that process is left unharmed");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(Sandboxed victim, Sandbox().Run([](Channel& ch) {
     return ch.Expect("go", std::chrono::seconds(60)) ? 0 : 1;
   }));
@@ -150,11 +158,14 @@ TEST(PidNamespace, CannotKillOutside) {
 
 // Source: D "PID namespaces, take 2" (mounting /proc in the namespace; unshare --mount-proc);
 // pid_namespaces(7) "/proc and PID namespaces".
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// with user.max_mnt_namespaces=0 sysctl:user.max_mnt_namespaces; the old /proc lists more: fail.
 TEST(PidNamespace, MountProc) {
   CKC_BEHAVIOUR("pid.mount-proc", "D",
                 "a proc file system newly mounted inside a pid namespace lists only the processes "
                 "of that namespace");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceType(NsType::kMnt),
+              NamespaceQuota(CLONE_NEWPID | CLONE_NEWNS));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(PidBox().MountProc(), [](Channel& ch) {
                          std::vector<int> pids;
                          std::error_code ec;
@@ -175,11 +186,13 @@ TEST(PidNamespace, MountProc) {
 
 // Source: D "PID namespace" (namespaces can be nested; a process ends up having multiple PIDs, one
 // per namespace in which it is nested); proc(5) NSpid.
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// an inner child made without CLONE_NEWPID has two levels, not three: fail.
 TEST(PidNamespace, NestedMultiplePids) {
   CKC_BEHAVIOUR("pid.nested-multiple-pids", "D",
                 "a process in nested pid namespaces has a separate PID at every level, which the "
                 "NSpid line of /proc/PID/status lists from the outermost in");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(Sandboxed box, PidBox().Run([](Channel& ch) {
     Put(ch, "outer-nspid", NsPids());
     auto inner = Spawn({.flags = CLONE_NEWPID}, [&] { return Put(ch, "inner-nspid", NsPids()); });
@@ -225,11 +238,14 @@ int VictimsOf(Channel& ch, int pid_ns_fd) {
 
 // Source: D "PID namespace" (when PID 1 goes away, the whole namespace is killed);
 // pid_namespaces(7) ("all of the processes in the namespace are terminated by a SIGKILL").
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// victims that outlive PID 1 are killed by their Wait's timeout, which reads "timed out (then
+// killed by SIGKILL)", not the kernel's "killed by SIGKILL": fail.
 TEST(PidNamespace, InitDeathKillsAll) {
   CKC_BEHAVIOUR("pid.init-death-kills-all", "D",
                 "when PID 1 of a pid namespace exits, every other process still in that namespace "
                 "is killed by SIGKILL");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(Sandboxed init, PidBox().Run([](Channel& ch) {
     return ch.Expect("die", std::chrono::seconds(60)) ? 0 : 1;
   }));
@@ -242,11 +258,12 @@ TEST(PidNamespace, InitDeathKillsAll) {
                        }));
   ch.BecomeParent();
   ASSERT_OK_AND_ASSIGN(std::string ready, ch.Recv(std::chrono::seconds(10)));
-  ASSERT_EQ(ready, "victims=ready") << "setup";
+  CKC_ASSERT_SETUP(ready == "victims=ready") << "the helper's victims: " << ready;
   ASSERT_OK(init.channel.Send("die"));
   ASSERT_OK_AND_ASSIGN(ExitStatus init_st, init.child.Wait(std::chrono::seconds(10)));
   EXPECT_TRUE(init_st.Exited(0)) << "PID 1: " << init_st.Describe();
   ASSERT_OK_AND_ASSIGN(ChildResult r, Collect(helper, ch));
+  // Exactly the kernel's kill: a victim killed by its Wait's timeout reads "timed out (...)".
   EXPECT_EQ(Value(r, "victim0"), "killed by SIGKILL") << r.Describe();
   EXPECT_EQ(Value(r, "victim1"), "killed by SIGKILL") << r.Describe();
 }
@@ -254,11 +271,13 @@ TEST(PidNamespace, InitDeathKillsAll) {
 // Source: D "OK, really, why do we need --fork?" (if PID 1 exits, it is not possible to create
 // additional processes in the namespace: attempting to do so will result in ENOMEM);
 // pid_namespaces(7).
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// a fork that succeeded after PID 1's death reports "created": fail.
 TEST(PidNamespace, ForkAfterInitDeathFailsWithEnomem) {
   CKC_BEHAVIOUR("pid.fork-after-init-death-enomem", "D",
                 "once PID 1 of a pid namespace has exited, any attempt to start another process "
                 "there fails with ENOMEM");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   // As unshare without --fork: the first child is PID 1 and exits; the next fork fails.
   ASSERT_OK_AND_ASSIGN(ChildResult unshared,
                        RunInSandbox(Sandbox().UserNsUnlessRoot(), [](Channel& ch) {
@@ -280,7 +299,7 @@ TEST(PidNamespace, ForkAfterInitDeathFailsWithEnomem) {
   ASSERT_OK_AND_ASSIGN(UniqueFd ns, OpenNs(init.child.pid(), NsType::kPid));
   ASSERT_OK(init.channel.Send("die"));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, init.child.Wait(std::chrono::seconds(10)));
-  ASSERT_TRUE(st.Exited(0)) << "setup: PID 1 " << st.Describe();
+  CKC_ASSERT_SETUP(st.Exited(0)) << "PID 1 " << st.Describe();
   int ns_fd = ns.get();
   ASSERT_OK_AND_ASSIGN(ChildResult entered, RunInChild([ns_fd](Channel& ch) {
                          if (auto in = EnterNs(ns_fd, NsType::kPid); !in)
@@ -317,11 +336,13 @@ int InitWithoutHandlers(Channel& ch) {
 // Source: pid_namespaces(7) ("only signals for which the init process has established a signal
 // handler can be sent to the init process by other members of the PID namespace"; SIGKILL from an
 // ancestor namespace is delivered); D "PID namespace" (PID 1 is special).
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// a PID 1 that ignored SIGKILL from outside would die only by Wait's timeout (not KilledBy): fail.
 TEST(PidNamespace, InitIgnoresUnhandledSignals) {
   CKC_BEHAVIOUR("pid.init-ignores-unhandled-signals", "D",
                 "PID 1 of a pid namespace survives signals it has no handler for when they come "
                 "from inside the namespace, while SIGKILL from the parent namespace still ends it");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(Sandboxed init, PidBox().Run(InitWithoutHandlers));
   ChildResult r;
   while (Value(r, "alive") == "<none>") {
@@ -329,15 +350,15 @@ TEST(PidNamespace, InitIgnoresUnhandledSignals) {
     if (!msg) break;
     r.reports.push_back(*msg);
   }
-  ASSERT_EQ(Value(r, "sender"), "exited with 0") << "setup: " << r.Describe();
+  CKC_ASSERT_SETUP(Value(r, "sender") == "exited with 0") << r.Describe();
   for (int sig : kUnhandled) {
     EXPECT_EQ(Value(r, "kill-" + SignalName(sig)), "ok") << "kill(1, " << SignalName(sig) << ")";
   }
   EXPECT_EQ(Value(r, "alive"), "yes")
       << "expected PID 1 to survive unhandled signals from inside; " << r.Describe();
-  ASSERT_OK(init.child.Signal(SIGKILL));
+  ASSERT_OK(init.child.Signal(SIGKILL));  // from the parent namespace: the behaviour's input
   ASSERT_OK_AND_ASSIGN(ExitStatus st, init.child.Wait(std::chrono::seconds(10)));
-  EXPECT_TRUE(st.KilledBy(SIGKILL))
+  EXPECT_TRUE(st.KilledBy(SIGKILL))  // false if it outlived the signal and Wait killed it
       << "expected SIGKILL from the parent namespace to kill PID 1, saw " << st.Describe();
 }
 
@@ -364,14 +385,16 @@ int OrphanMaker(Channel& ch) {
 
 // Source: pid_namespaces(7) ("if a child process ... is orphaned, it is reparented to the init
 // process of its PID namespace"); D "PID namespace".
+// Negative control: with user.max_pid_namespaces=0 it skips sysctl:user.max_pid_namespaces;
+// an orphan adopted by a subreaper outside (its ppid not 1) fails it.
 TEST(PidNamespace, OrphansReparentToInit) {
   CKC_BEHAVIOUR("pid.orphans-reparent-to-init", "D",
                 "a process orphaned inside a pid namespace is adopted by that namespace's PID 1, "
                 "which then reaps it");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(PidBox(), OrphanMaker));
   EXPECT_TRUE(r.status.Exited(0)) << r.Describe();
-  ASSERT_EQ(Value(r, "a"), "exited with 0") << "setup: " << r.Describe();
+  CKC_ASSERT_SETUP(Value(r, "a") == "exited with 0") << r.Describe();
   EXPECT_EQ(Value(r, "b-ppid-after"), "1") << "expected the orphan's parent to become PID 1";
   EXPECT_EQ(Value(r, "init-reaped"), Value(r, "b-pid")) << "expected PID 1 to reap the orphan";
 }

@@ -40,6 +40,8 @@ Status LoadOneRule(uint32_t action, int nr, const std::vector<scmp_arg_cmp>& arg
 TEST(SeccompFilter, Errno) {
   // Source: seccomp(2) SECCOMP_RET_ERRNO: "the lower 16 bits of the return value are passed to
   // user space as the errno value without executing the system call".
+  // Negative control: a kernel built without CONFIG_SECCOMP_FILTER skips
+  // config:CONFIG_SECCOMP_FILTER; a filter that failed to load makes the child's setup broken.
   CKC_BEHAVIOUR("seccomp.filter-errno", "D",
                 "a seccomp rule whose action is an errno makes the matching system call fail with "
                 "exactly that errno, while calls without a rule go through");
@@ -61,6 +63,8 @@ TEST(SeccompFilter, Errno) {
 TEST(SeccompFilter, Argument) {
   // Source: D "This allows to filter by syscall, and by parameter"; seccomp_rule_add(3)
   // argument comparisons (SCMP_A0).
+  // Negative control: without CONFIG_SECCOMP_FILTER it skips config:CONFIG_SECCOMP_FILTER; a
+  // kernel that ignored the argument comparison refuses AF_UNIX too and fails it.
   CKC_BEHAVIOUR("seccomp.filter-arg", "D",
                 "a seccomp filter can match on system call arguments, so socket(AF_INET) is "
                 "refused while socket(AF_UNIX) is let through");
@@ -97,6 +101,9 @@ TEST(SeccompFilter, TrapSigsys) {
   // Source: seccomp(2) SECCOMP_RET_TRAP: "the kernel sends a thread-directed SIGSYS signal ...
   // si_code SYS_SECCOMP, si_syscall the system call number, si_arch its architecture"; with no
   // handler SIGSYS ends the process.
+  // Negative control: without CONFIG_SECCOMP_FILTER it skips config:CONFIG_SECCOMP_FILTER; a
+  // child that survives the trap (reports it) or stalls until Wait's timeout (SIGKILL, not SIGSYS)
+  // fails it.
   CKC_BEHAVIOUR("seccomp.trap-sigsys", "D",
                 "a trap action raises SIGSYS with siginfo naming the intercepted system call and "
                 "its architecture; with no handler the process dies of it");
@@ -106,7 +113,7 @@ TEST(SeccompFilter, TrapSigsys) {
                          sa.sa_sigaction = SigsysHandler;
                          sa.sa_flags = SA_SIGINFO;
                          if (::sigaction(SIGSYS, &sa, nullptr) != 0)
-                           return ReportErrno(ch, "setup: sigaction", 2);
+                           return ReportErrno(ch, "setup: sigaction", 2);  // Collect: broken
                          CKC_CHILD_CHECK(LoadOneRule(SCMP_ACT_TRAP, SCMP_SYS(uname)));
                          Uname();
                          Observe(ch, "signal", SignalName(g_signo));
@@ -131,6 +138,8 @@ TEST(SeccompFilter, TrapSigsys) {
                        }));
   EXPECT_TRUE(unhandled.status.KilledBy(SIGSYS))
       << "without a handler the trap must kill with SIGSYS, saw " << unhandled.Describe();
+  EXPECT_THAT(unhandled.reports, ::testing::Not(::testing::Contains("survived the trap")))
+      << "the call after the trapped uname() must never run";
 }
 
 std::atomic<bool> g_thread_returned{false};
@@ -157,6 +166,9 @@ TEST(SeccompFilter, KillProcess) {
   // Source: seccomp(2) SECCOMP_RET_KILL_PROCESS ("the process terminates as though killed by a
   // SIGSYS signal") and SECCOMP_RET_KILL_THREAD ("immediate termination of the thread ... other
   // threads in the same thread group will continue"). A second thread makes the call.
+  // Negative control: without CONFIG_SECCOMP_FILTER it skips config:CONFIG_SECCOMP_FILTER; a
+  // kill-process that ended only the thread (the main thread reports) or a stall until Wait's
+  // timeout (not KilledBy) fails it.
   CKC_BEHAVIOUR("seccomp.kill-process", "D",
                 "a kill-process action ends every thread of the process, while kill-thread ends "
                 "only the thread that made the call");
@@ -182,6 +194,8 @@ TEST(SeccompFilter, KillProcess) {
 TEST(SeccompFilter, UserNotif) {
   // Source: seccomp(2) SECCOMP_RET_USER_NOTIF and seccomp_unotify(2) (Linux 5.0): the supervisor
   // receives the call and its response is the call's result (val, or -error).
+  // Negative control: libseccomp below API level 5 (or a kernel before 5.0) skips
+  // kernel:seccomp-user-notif; a supervisor whose answer is ignored fails the value checks.
   CKC_BEHAVIOUR("seccomp.user-notif", "K",
                 "a supervisor listening on the notification fd is told of the filtered call, and "
                 "the value or error it answers becomes the call's result",
@@ -229,6 +243,8 @@ TEST(SeccompFilter, UserNotif) {
 TEST(SeccompFilter, Inherited) {
   // Source: seccomp(2): filters are inherited by fork children and preserved across execve;
   // once installed they cannot be removed, only added to (the strictest answer wins).
+  // Negative control: without CONFIG_SECCOMP_FILTER it skips config:CONFIG_SECCOMP_FILTER; a
+  // later allow-all filter that lifted the first makes uname() succeed: it fails.
   CKC_BEHAVIOUR("seccomp.inherited", "K",
                 "seccomp filters pass to children on fork and stay in force across execve, and no "
                 "filter added later can lift one already installed");
@@ -264,6 +280,8 @@ TEST(SeccompFilter, NeedsNoNewPrivs) {
   // Source: seccomp(2) EACCES: "The caller did not have the CAP_SYS_ADMIN capability in its user
   // namespace, or had not set no_new_privs before using SECCOMP_SET_MODE_FILTER". Runs
   // unprivileged too; as root the child drops CAP_SYS_ADMIN first.
+  // Negative control: without CONFIG_SECCOMP_FILTER it skips config:CONFIG_SECCOMP_FILTER; a
+  // child that kept CAP_SYS_ADMIN loads the filter without no_new_privs (broken: the drop failed).
   CKC_BEHAVIOUR("seccomp.needs-nnp", "K",
                 "installing a seccomp filter without CAP_SYS_ADMIN fails with EACCES unless "
                 "no_new_privs has been set first");
@@ -289,8 +307,8 @@ TEST(SeccompFilter, NeedsNoNewPrivs) {
       }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
   Observations seen = Parse(r);
-  ASSERT_EQ(seen["sys-admin"], "no") << "setup: CAP_SYS_ADMIN still effective";
-  ASSERT_EQ(seen["nnp-before"], "0") << "setup: no_new_privs already set";
+  CKC_ASSERT_SETUP(seen["sys-admin"] == "no") << "CAP_SYS_ADMIN still effective";
+  CKC_ASSERT_SETUP(seen["nnp-before"] == "0") << "no_new_privs already set";
   EXPECT_EQ(seen["without-nnp"], "!EACCES")
       << "filter without CAP_SYS_ADMIN and without no_new_privs";
   EXPECT_EQ(seen["with-nnp"], "ok") << "control: the same filter after PR_SET_NO_NEW_PRIVS";

@@ -54,6 +54,8 @@ TEST(SeccompStrict, AllowsReadWrite) {
   // Source: D "seccomp"; seccomp(2) SECCOMP_SET_MODE_STRICT: "The only system calls that the
   // calling thread is permitted to make are read(2), write(2), _exit(2) (but not exit_group(2)),
   // and sigreturn(2)". Each of the four is used and observed.
+  // Negative control: a kernel built without CONFIG_SECCOMP skips config:CONFIG_SECCOMP; a strict
+  // mode that also killed sigreturn leaves no "echo:bye" and a SIGKILL instead of exit 42: fail.
   CKC_BEHAVIOUR("seccomp.strict-allows-rw", "D",
                 "a thread in SECCOMP_MODE_STRICT can still use read(), write(), _exit() and "
                 "sigreturn()");
@@ -77,7 +79,7 @@ TEST(SeccompStrict, AllowsReadWrite) {
       }));
   int in = from_child.read_end.get();
   std::string seen = ReadUntil(in, "strict\n", 10s);
-  ASSERT_EQ(seen, "strict\n") << "setup: the child did not report entering strict mode";
+  CKC_ASSERT_SETUP(seen == "strict\n") << "the child did not report entering strict mode";
   ASSERT_OK(child.Signal(SIGUSR1));
   seen = ReadUntil(in, "handled\n", 10s);
   EXPECT_EQ(seen, "handled\n") << "write() from a signal handler in strict mode";
@@ -91,6 +93,8 @@ TEST(SeccompStrict, AllowsReadWrite) {
 TEST(SeccompStrict, OtherCallKills) {
   // Source: seccomp(2) SECCOMP_SET_MODE_STRICT: "Other system calls result in the delivery of a
   // SIGKILL signal".
+  // Negative control: a kernel built without CONFIG_SECCOMP skips config:CONFIG_SECCOMP; a child
+  // that stalls in strict mode is killed by Wait's timeout, which KilledBy does not count: fail.
   CKC_BEHAVIOUR("seccomp.strict-kills", "D",
                 "in SECCOMP_MODE_STRICT, any system call outside the permitted four ends the "
                 "process with SIGKILL");
@@ -108,9 +112,11 @@ TEST(SeccompStrict, OtherCallKills) {
   from_child.write_end.Reset();
   std::string seen = ReadUntil(from_child.read_end.get(), "", 10s);
   ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(10s));
-  ASSERT_EQ(seen.substr(0, 7), "strict\n")
-      << "setup: the child did not enter strict mode; " << st.Describe();
+  CKC_ASSERT_SETUP(seen.substr(0, 7) == "strict\n")
+      << "the child did not enter strict mode; " << st.Describe();
   EXPECT_EQ(seen, "strict\n") << "the child must not get past getpid()";
+  // The kernel's kill, not Wait's: KilledBy is false when the wait timed out and killed it.
+  EXPECT_FALSE(st.timed_out) << "the child outlived its getpid() by 10 s: " << st.Describe();
   EXPECT_TRUE(st.KilledBy(SIGKILL))
       << "expected SIGKILL for getpid() in strict mode, saw " << st.Describe();
 }
