@@ -262,7 +262,9 @@ Status EnableControllers(const CgroupSystem& sys, const std::string& dir,
   auto enabled = Words(text);
   for (const auto& c : controllers) {
     if (Contains(enabled, c)) continue;
-    if (is_root && sys.mode() != CgroupMode::kV2) {
+    // The root's subtree_control is the host's (on a pure v2 host, systemd's or the user's):
+    // ckc enables below it what it already offers, and never writes it.
+    if (is_root) {
       return Failure("write", dir + "/cgroup.subtree_control",
                      fmt::format("{} is not enabled at the cgroup2 root of this {} host (ckc does "
                                  "not change the host's root)",

@@ -174,20 +174,36 @@ TEST(CgroupV2Fixture, VersionSpecificKnobsSayAbsent) {
   EXPECT_THAT(swap.error().Message(), HasSubstr("memory.swap.max: absent (swap accounting off"));
 }
 
-TEST(CgroupV2Fixture, CreateEnablesControllersDownThePath) {
+TEST(CgroupV2Fixture, CreateEnablesBelowTheRootWhatTheRootOffers) {
   Tree t = Copy("cgroup-v2");
-  // The kernel populates a new directory with cgroup.subtree_control; a fixture needs it made.
-  std::string parent = fmt::format("{}/sys/fs/cgroup/{}", t.root, RunScope::Current()->name());
-  fs::create_directories(parent);
-  ASSERT_OK(WriteFileAtomic(parent + "/cgroup.subtree_control", ""));
+  std::string top = t.root + "/sys/fs/cgroup";
+  // The host enabled memory at its root (as systemd does); ckc enables it in its run-scoped
+  // parent only. The kernel populates a new directory with cgroup.subtree_control; a fixture
+  // needs it made.
+  ASSERT_OK(WriteFileAtomic(top + "/cgroup.subtree_control", "memory pids"));
+  std::string run = RunScope::Current()->name();
+  fs::create_directories(top + "/" + run);
+  ASSERT_OK(WriteFileAtomic(top + "/" + run + "/cgroup.subtree_control", ""));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(t.sys, "made", {"memory"}));
   cg.Release();  // a fixture tree: nothing to kill, and rmdir is not a cgroup rmdir here
-  std::string top = t.root + "/sys/fs/cgroup";
-  std::string run = RunScope::Current()->name();
   EXPECT_TRUE(fs::is_directory(fmt::format("{}/{}/made", top, run)));
-  EXPECT_EQ(Content(top + "/cgroup.subtree_control"), "+memory") << "the root of a v2 machine";
+  EXPECT_EQ(Content(top + "/cgroup.subtree_control"), "memory pids") << "the host's root";
   EXPECT_EQ(Content(fmt::format("{}/{}/cgroup.subtree_control", top, run)), "+memory");
   EXPECT_EQ(cg.relative(), run + "/made");
+}
+
+TEST(CgroupV2Fixture, RootOfAPureV2HostIsNeverWritten) {
+  Tree t = Copy("cgroup-v2");
+  std::string top = t.root + "/sys/fs/cgroup";
+  // hugetlb is offered (cgroup.controllers) but the host has not enabled it at its root.
+  ASSERT_OK(WriteFileAtomic(top + "/cgroup.subtree_control", "memory"));
+  auto cg = Cgroup::Create(t.sys, "v2", {"hugetlb"});
+  ASSERT_FALSE(cg.has_value()) << "a pure v2 host's root must not be written";
+  EXPECT_THAT(cg.error().Message(), HasSubstr("hugetlb is not enabled at the cgroup2 root"));
+  EXPECT_EQ(Content(top + "/cgroup.subtree_control"), "memory");
+  std::error_code ec;
+  EXPECT_FALSE(fs::exists(fmt::format("{}/{}/v2", top, RunScope::Current()->name()), ec))
+      << "nothing made above or beside the run-scoped parent";
 }
 
 TEST(CgroupHybridFixture, RootOfTheHostIsNotChanged) {

@@ -222,12 +222,11 @@ int ServingVersion(const CgroupLayout& layout, const std::string& c, std::string
   const CgroupMountPoint* v2 = layout.V2Mount();
   if (v2 && V2Core(c)) return 2;
   if (v2 && !V1Only(c) && ListedIn(v2->path + "/cgroup.controllers", c)) {
-    if (layout.mode == CgroupMode::kV2 || ListedIn(v2->path + "/cgroup.subtree_control", c))
-      return 2;
+    if (ListedIn(v2->path + "/cgroup.subtree_control", c)) return 2;
     *why = fmt::format(
-        "cgroup-mode:hybrid-root-lacks-{} (listed at the cgroup2 root {} but not "
-        "enabled there; ckc does not change the host's root)",
-        c, v2->path);
+        "cgroup-mode:{}root-lacks-{} (listed at the cgroup2 root {} but not enabled there; "
+        "ckc does not change the host's root)",
+        layout.mode == CgroupMode::kHybrid ? "hybrid-" : "", c, v2->path);
     return 0;
   }
   std::string option = V1ConfigOf(c);

@@ -95,7 +95,8 @@ Requirement RootOrUserns();
 // a v1 hierarchy or listed in the cgroup2 root: controller:<name>, config:CONFIG_X when the config
 // says it is compiled out (CONFIG_MEMCG_V1), cmdline:cgroup_disable=<name> when the kernel was
 // booted with it off, cgroup-mode:v2-has-no-<name>, or
-// cgroup-mode:hybrid-root-lacks-<name> when a hybrid host has not enabled it at its cgroup2 root.
+// cgroup-mode:[hybrid-]root-lacks-<name> when the host has not enabled it at its cgroup2 root
+// (ckc never writes the host's root).
 Requirement Controller(std::string name);
 // Rows of one cgroup version: `controller` must be served by v<version>, else
 // cgroup-mode:<reason> (e.g. "v2-has-no-memsw"), or config:CONFIG_X if v1 is compiled out.

@@ -2,6 +2,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -167,6 +168,18 @@ nlohmann::json ResultsListener::Entry(const ::testing::TestInfo& info) const {
                           {"sentence", Property(r, "sentence")},
                           {"duration_ms", r.elapsed_time()}};
   if (std::string since = Property(r, "since"); !since.empty()) entry["since"] = since;
+  // What a test recorded besides its row (an ABI version, a part of the row the kernel could not
+  // run, which semantics it saw), so a report shows it too.
+  nlohmann::json extra = nlohmann::json::object();
+  for (int i = 0; i < r.test_property_count(); ++i) {
+    const auto& p = r.GetTestProperty(i);
+    static constexpr std::string_view kRowKeys[] = {"behaviour", "source", "sentence", "since",
+                                                    "broken", "broken_at"};
+    if (std::ranges::find(kRowKeys, std::string_view(p.key())) == std::end(kRowKeys)) {
+      extra[p.key()] = p.value();
+    }
+  }
+  if (!extra.empty()) entry["properties"] = extra;
   return entry;
 }
 
