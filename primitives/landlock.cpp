@@ -1,5 +1,7 @@
 #include "landlock.h"
 
+#include "landlock_rules.h"
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -69,6 +71,43 @@ Status AddPathBeneath(const UniqueFd& ruleset, int parent_fd, uint64_t allowed) 
 Status RestrictSelf(const UniqueFd& ruleset) {
   if (::syscall(__NR_landlock_restrict_self, ruleset.get(), 0) != 0) {
     return ErrnoError("landlock_restrict_self", fmt::format("ruleset fd {}", ruleset.get()));
+  }
+  return {};
+}
+
+// --- rights of later ABIs (landlock_rules.h) ---------------------------------------------
+
+namespace {
+
+constexpr int kRuleNetPort = 2;  // LANDLOCK_RULE_NET_PORT
+
+// The ABI 4 layouts (include/uapi/linux/landlock.h), spelled out for older headers.
+struct RulesetAttrNet {
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net;
+};
+struct NetPortAttr {
+  uint64_t allowed_access;
+  uint64_t port;
+};
+
+}  // namespace
+
+Result<UniqueFd> CreateRuleset(uint64_t handled_fs, uint64_t handled_net) {
+  RulesetAttrNet attr{handled_fs, handled_net};
+  long fd = ::syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
+  if (fd < 0) {
+    return ErrnoError(
+        "landlock_create_ruleset",
+        fmt::format("handled_access_fs={:#x} handled_access_net={:#x}", handled_fs, handled_net));
+  }
+  return UniqueFd(static_cast<int>(fd));
+}
+
+Status AddNetPort(const UniqueFd& ruleset, uint64_t allowed, uint16_t port) {
+  NetPortAttr rule{allowed, port};
+  if (::syscall(__NR_landlock_add_rule, ruleset.get(), kRuleNetPort, &rule, 0) != 0) {
+    return ErrnoError("landlock_add_rule", fmt::format("net port {} allowed={:#x}", port, allowed));
   }
   return {};
 }

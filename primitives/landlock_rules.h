@@ -1,6 +1,6 @@
 // Landlock rights newer than the first ABI (Documentation/userspace-api/landlock.rst, "Previous
 // limitations" and "Network flags"): the uapi constants older C library headers lack, and rulesets
-// that handle network access.
+// that handle network access (implemented in landlock.cpp).
 //
 //   CKC_TRY(rs, landlock::CreateRuleset(fs_rights, LANDLOCK_ACCESS_NET_BIND_TCP));  // ABI >= 4
 //   CKC_CHECK(landlock::AddNetPort(rs, LANDLOCK_ACCESS_NET_BIND_TCP, 8080));
