@@ -42,6 +42,7 @@ int SendUdp(const char* to, uint16_t port, int count) {
 TEST(NetCls, Classid) {
   // Source: D "Net_cls and net_prio cgroup" ("net_cls will assign traffic to a class ...
   // classes have to be matched with tc"); cgroup-v1/net_cls.rst (tc filter ... cgroup).
+  // Negative control: net_cls.classid left at 0 sends the group's packets to 1:2 and fails.
   CKC_BEHAVIOUR("netcls.classid", "D",
                 "v1: packets a group sends carry its net_cls.classid, so a tc cgroup filter sorts "
                 "them into that class, while traffic from outside the group is not");
@@ -82,9 +83,13 @@ TEST(NetCls, Classid) {
       "class 1:3 packets {} -> {} -> {}, class 1:2 {} -> {} -> {} (group sent {}, "
       "outsider sent {})",
       b3, m3, a3, b2, m2, a2, in_group.reports.at(0), outside.reports.at(0));
-  EXPECT_GE(m3 - b3, 20u) << "the group's packets (classid 1:3) are classified into 1:3: " << seen;
-  EXPECT_LT(a3 - m3, 5u) << "packets from outside the group are not: " << seen;
-  EXPECT_GE(a2 - m2, 20u) << "packets from outside the group go to the default class 1:2: " << seen;
+  // Signed differences: a counter that went backwards must fail, not wrap into a pass.
+  auto grew = [](uint64_t from, uint64_t to) { return int64_t(to) - int64_t(from); };
+  EXPECT_GE(grew(b3, m3), 20) << "the group's packets (classid 1:3) are classified into 1:3: "
+                              << seen;
+  EXPECT_LT(grew(m3, a3), 5) << "packets from outside the group are not: " << seen;
+  EXPECT_GE(grew(m2, a2), 20) << "packets from outside the group go to the default class 1:2: "
+                              << seen;
 }
 
 // Outgoing UDP datagrams to `port` with skb->priority `priority` seen by `sock` (a packet socket
@@ -112,6 +117,7 @@ TEST(NetPrio, Ifpriomap) {
   // initial namespace only, so the group's map names the host's lo (an entry of this group
   // alone); the priority is read back by a socket filter on a packet socket, nothing is
   // configured on the host's devices.
+  // Negative control: an ifpriomap entry for an interface other than lo keeps priority 0: fails.
   CKC_BEHAVIOUR("netprio.ifpriomap", "D",
                 "v1: net_prio.ifpriomap gives the group's outgoing packets on an interface the "
                 "priority configured for that interface");

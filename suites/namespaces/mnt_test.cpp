@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <array>
 #include <filesystem>
 #include <sstream>
 
 #include "mounts.h"
+#include "namespaces.h"
 #include "ns_support.h"
 
 namespace ckc::test {
@@ -39,6 +41,7 @@ void PutCreate(Channel& ch, std::string_view key, const std::string& path, int f
 
 // Source: D "Setting up a private /tmp" (mount -t tmpfs none /tmp in a new mount namespace; check
 // the content of /tmp in the new namespace and compare to the host); mount_namespaces(7).
+// Negative control: user.max_user_namespaces=0 skips non-root; a shared / leaks the tmpfs: fails.
 TEST(MountNamespace, PrivateTmpfs) {
   CKC_BEHAVIOUR("mnt.private-tmpfs", "D",
                 "a tmpfs mounted over /tmp inside a new mount namespace, and the files made on it, "
@@ -74,6 +77,7 @@ TEST(MountNamespace, PrivateTmpfs) {
 
 // Source: D "Setting up a private /tmp" (the mount is automatically cleaned up when you exit the
 // process); mount_namespaces(7) (a mount namespace is torn down with its last member).
+// Negative control: a bind of the child's ns/mnt kept elsewhere keeps the tmpfs mounted: fails.
 TEST(MountNamespace, CleanupOnExit) {
   CKC_BEHAVIOUR("mnt.cleanup-on-exit", "D",
                 "mounts made inside a mount namespace are taken down when the last process in that "
@@ -102,46 +106,85 @@ TEST(MountNamespace, CleanupOnExit) {
                        "within 20 s of its last process exiting; it was not";
 }
 
-// In a private tmpfs `base`: src (shared) with binds peer (a peer), slave (made slave) and priv
-// (made private); mounts under each report where they show up.
+// The propagation types of the matrix (unbindable is mnt.unbindable's), each a tmpfs of its own
+// under the sandbox's `base`.
+constexpr std::array<const char*, 3> kPropagationKinds = {"shared", "slave", "private"};
+
+// In namespace A (a sandbox's, / rprivate): `base` a private tmpfs holding one tmpfs per kind,
+// shared/ and slave/ marked shared, private/ private, each with empty from-a/ and from-b/.
 Status PropagationTree(const std::string& base) {
-  CKC_TRY(b, MountTmpfs(base, "size=1m"));
-  b.Release();
-  for (const char* d : {"/src", "/peer", "/slave", "/priv"}) CKC_CHECK(MakeDirs(base + d));
-  CKC_TRY(src, MountTmpfs(base + "/src", "size=1m"));
-  src.Release();
-  for (const char* d : {"/a", "/b", "/c"}) CKC_CHECK(MakeDirs(base + "/src" + d));
-  CKC_CHECK(SetPropagation(base + "/src", Propagation::kShared));
-  for (const char* d : {"/peer", "/slave", "/priv"}) {
-    CKC_TRY(bind, BindMount(base + "/src", base + d));
-    bind.Release();
+  CKC_CHECK(Keep(MountTmpfs(base, "size=1m")));
+  CKC_CHECK(SetPropagation(base, Propagation::kPrivate));
+  for (std::string kind : kPropagationKinds) {
+    std::string dir = base + "/" + kind;
+    CKC_CHECK(MakeDirs(dir));
+    CKC_CHECK(Keep(MountTmpfs(dir, "size=64k")));
+    CKC_CHECK(MakeDirs(dir + "/from-a"));
+    CKC_CHECK(MakeDirs(dir + "/from-b"));
+    CKC_CHECK(
+        SetPropagation(dir, kind == "private" ? Propagation::kPrivate : Propagation::kShared));
   }
-  CKC_CHECK(SetPropagation(base + "/slave", Propagation::kSlave));
-  return SetPropagation(base + "/priv", Propagation::kPrivate);
+  return {};
 }
 
-int ProbePropagation(Channel& ch, const std::string& base) {
-  // (where the new mount goes, which sub-directory)
-  const std::pair<const char*, const char*> events[] = {
-      {"src", "a"}, {"slave", "b"}, {"peer", "c"}};
-  for (auto [where, sub] : events) {
-    auto m = MountTmpfs(fmt::format("{}/{}/{}", base, where, sub), "size=64k");
-    if (!m) return Report(ch, "setup: " + m.error().Message());
-    m->Release();
-    for (const char* view : {"src", "peer", "slave", "priv"}) {
-      Put(ch, fmt::format("{}/{}@{}", where, sub, view),
-          YesNo(IsMountPoint(fmt::format("{}/{}/{}", base, view, sub))));
-    }
-  }
-  return 0;
+// Mounts a small tmpfs on <base>/<kind>/<sub> for every kind.
+Status MountUnderEach(const std::string& base, const char* sub) {
+  for (std::string kind : kPropagationKinds)
+    CKC_CHECK(Keep(MountTmpfs(fmt::format("{}/{}/{}", base, kind, sub), "size=4k")));
+  return {};
+}
+
+// Reports <kind>:<key>=yes|no: is <base>/<kind>/<sub> a mount point in the caller's namespace.
+void PutMounted(Channel& ch, const std::string& base, const char* sub, const char* key) {
+  for (std::string kind : kPropagationKinds)
+    Put(ch, fmt::format("{}:{}", kind, key),
+        YesNo(IsMountPoint(fmt::format("{}/{}/{}", base, kind, sub))));
+}
+
+// Namespace B, copied from A by clone(CLONE_NEWNS) in the same user namespace (so shared stays
+// shared: mount_namespaces(7) demotes it only for a less privileged copy); its slave/ is made a
+// slave of A's. Each side mounts under from-a/ or from-b/ in turn and reports what it sees.
+int PropagationAcross(Channel& ch, const std::string& base) {
+  CKC_CHILD_TRY(inner, Channel::Create());
+  auto b = Spawn({.flags = CLONE_NEWNS}, [&] {
+    inner.BecomeChild();
+    auto fail = [&](const Error& e) { return Report(inner, "setup: " + e.Message(), 2); };
+    if (auto st = SetPropagation(base + "/slave", Propagation::kSlave); !st)
+      return fail(st.error());
+    auto mine = NsIdOf(::getpid(), NsType::kMnt), theirs = NsIdOf(::getppid(), NsType::kMnt);
+    Put(ch, "b-own-namespace", YesNo(mine && theirs && *mine != *theirs));
+    if (!inner.Send("ready") || !inner.Expect("a-mounted")) return 1;
+    PutMounted(ch, base, "from-a", "a->b");
+    if (auto st = MountUnderEach(base, "from-b"); !st) return fail(st.error());
+    PutMounted(ch, base, "from-b", "b-own");
+    return inner.Send("b-mounted") && inner.Expect("exit") ? 0 : 1;
+  });
+  if (!b) return Report(ch, "setup: " + b.error().Message(), 2);
+  inner.BecomeParent();
+  CKC_CHILD_TRY(ready, inner.Recv());
+  if (ready != "ready") return Report(ch, "setup: namespace B: " + ready, 2);
+  CKC_CHILD_CHECK(MountUnderEach(base, "from-a"));
+  PutMounted(ch, base, "from-a", "a-own");
+  CKC_CHILD_CHECK(inner.Send("a-mounted"));
+  CKC_CHILD_TRY(mounted, inner.Recv());
+  if (mounted != "b-mounted") return Report(ch, "setup: namespace B: " + mounted, 2);
+  PutMounted(ch, base, "from-b", "b->a");
+  (void)inner.Send("exit");
+  auto st = b->Wait(std::chrono::seconds(10));
+  return st && st->Exited(0)
+             ? 0
+             : Report(ch, "setup: namespace B: " + (st ? st->Describe() : st.error().Message()), 2);
 }
 
 // Source: D "Mnt namespace" (mounts can be totally private, or shared); kernel
-// Documentation/filesystems/sharedsubtree.rst (shared, slave, private); mount_namespaces(7).
+// Documentation/filesystems/sharedsubtree.rst (shared, slave, private); mount_namespaces(7)
+// "Shared subtrees" (a new namespace's copies of shared mounts are peers of the originals).
+// Negative control: shared/ made private in A (or slave/ private in B) fails a->b and b->a.
 TEST(MountNamespace, Propagation) {
   CKC_BEHAVIOUR("mnt.propagation", "D",
-                "mount events spread both ways between shared peers and from a master down to its "
-                "slaves, but never from a slave back up or into a private mount");
+                "across two mount namespaces a mount under a shared mount appears in the peer "
+                "copy either way, one under a master reaches its slave but never back, and one "
+                "under a private mount stays where it was made");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
   std::string base = TestDir() + "/prop";
   ASSERT_OK(MakeDirs(base));
@@ -150,18 +193,22 @@ TEST(MountNamespace, Propagation) {
                                         .UserNsUnlessRoot()
                                         .Namespaces(CLONE_NEWNS)
                                         .Then("tree", [&] { return PropagationTree(base); }),
-                                    [&](Channel& ch) { return ProbePropagation(ch, base); }));
+                                    [&](Channel& ch) { return PropagationAcross(ch, base); }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
-  // Shared: events go both ways between peers and down to slaves, never to private copies.
-  // Slave: events under the slave stay there.
+  CKC_ASSERT_SETUP(Value(r, "b-own-namespace") == "yes") << "B has a mount namespace of its own";
+  for (const char* kind : kPropagationKinds) {
+    for (const char* own : {"a-own", "b-own"}) {
+      CKC_ASSERT_SETUP(Value(r, fmt::format("{}:{}", kind, own)) == "yes")
+          << kind << ": the mount is there where it was made (" << own << ")";
+    }
+  }
   const std::pair<const char*, const char*> expected[] = {
-      {"src/a@src", "yes"},     {"src/a@peer", "yes"},   {"src/a@slave", "yes"},
-      {"src/a@priv", "no"},     {"slave/b@src", "no"},   {"slave/b@peer", "no"},
-      {"slave/b@slave", "yes"}, {"slave/b@priv", "no"},  {"peer/c@src", "yes"},
-      {"peer/c@peer", "yes"},   {"peer/c@slave", "yes"}, {"peer/c@priv", "no"},
+      {"shared:a->b", "yes"}, {"shared:b->a", "yes"}, {"slave:a->b", "yes"},
+      {"slave:b->a", "no"},   {"private:a->b", "no"}, {"private:b->a", "no"},
   };
   for (auto [key, want] : expected) {
-    EXPECT_EQ(Value(r, key), want) << "mount made under " << key << " (is it a mount point there?)";
+    EXPECT_EQ(Value(r, key), want) << "a mount made in one namespace, seen from the other (" << key
+                                   << "; is it a mount point there?)";
   }
 }
 
@@ -193,6 +240,7 @@ int CheckOwnRoot(Channel& ch, const std::string& host_path) {
 
 // Source: D "Mnt namespace" (processes can have their own root fs, a la chroot); pivot_root(2),
 // chroot(2).
+// Negative control: an initramfs root skips as setup:root-is-rootfs; skipping pivot_root fails.
 TEST(MountNamespace, OwnRoot) {
   CKC_BEHAVIOUR("mnt.own-root", "D",
                 "a process can be given a root directory of its own, by pivot_root() or by "
@@ -250,6 +298,7 @@ int MaskAndProbe(Channel& ch, const std::string& file) {
 
 // Source: D "Mnt namespace" (mask /proc, /sys for processes that don't need them); the masked and
 // read-only paths of container runtimes (runc maskedPaths/readonlyPaths).
+// Negative control: user.max_user_namespaces=0 skips non-root; no bind over the file fails.
 TEST(MountNamespace, MaskPaths) {
   CKC_BEHAVIOUR("mnt.mask-paths", "D",
                 "sensitive paths can be hidden from a process in its mount namespace: a /proc file "
@@ -282,6 +331,7 @@ TEST(MountNamespace, MaskPaths) {
 
 // Source: mount(2) MS_BIND | MS_REMOUNT | MS_RDONLY; D "Mnt namespace" (mount sensitive data ...
 // visible only for allowed processes); F (a read-only layer mounted in all processes).
+// Negative control: user.max_user_namespaces=0 skips non-root; a bind without MS_RDONLY fails.
 TEST(MountNamespace, ReadonlyBind) {
   CKC_BEHAVIOUR("mnt.readonly-bind", "F",
                 "creating or writing a file through a read-only bind mount fails with EROFS, while "

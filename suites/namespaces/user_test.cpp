@@ -15,6 +15,7 @@
 
 #include "mounts.h"
 #include "namespaces.h"
+#include "netlink.h"
 #include "ns_support.h"
 #include "userns.h"
 
@@ -49,6 +50,9 @@ std::string OwnerAt(int dirfd, const char* name) {
   return fmt::format("{}", st.st_uid);
 }
 
+// "ok", or the errno name of a failed Status.
+std::string ErrorName(const Status& st) { return st ? "ok" : ErrnoName(st.error().err); }
+
 std::string OwnerOf(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return ErrnoName(errno);
@@ -57,6 +61,7 @@ std::string OwnerOf(const std::string& path) {
 
 // Source: user_namespaces(7) "User and group ID mappings: uid_map and gid_map"; D "User namespace"
 // (UID 0 in the container is a non-privileged user outside).
+// Negative control: user.max_user_namespaces=0 skips non-root; uid_map '0 0 1' fails the owner.
 TEST(UserNamespace, RootMapping) {
   CKC_BEHAVIOUR("user.root-mapping", "D",
                 "with uid_map '0 HOSTUID 1' a process is uid 0 inside its user namespace, yet the "
@@ -93,6 +98,7 @@ int RangeContainer(Channel& ch, int dirfd, const std::string& tag, const std::st
 
 // Source: D "User namespace" (UID 0-1999 in container C1 mapped to 10000-11999 on the host, in C2
 // to 12000-13999); user_namespaces(7).
+// Negative control: non-root skips (needs:root); overlapping ranges fail the overflow-owner check.
 TEST(UserNamespace, RangeMapping) {
   CKC_BEHAVIOUR("user.range-mapping", "D",
                 "two user namespaces that map ids 0-1999 onto disjoint host ranges create files "
@@ -129,6 +135,7 @@ TEST(UserNamespace, RangeMapping) {
 
 // Source: user_namespaces(7) ("unmapped ... IDs are shown as the overflow user ID, 65534",
 // /proc/sys/kernel/overflowuid); D "User namespace challenges".
+// Negative control: kernel.overflowuid set to another value fails the 65534 check.
 TEST(UserNamespace, UnmappedOverflow) {
   CKC_BEHAVIOUR("user.unmapped-overflow", "D",
                 "an id with no mapping in a user namespace is shown there as the overflow id, "
@@ -191,9 +198,18 @@ int RootInsideOnly(Channel& ch, RootOnlyFile secret, int mount_dirfd) {
   int rc = ::mount("tmpfs", target.c_str(), "tmpfs", 0, "size=4k");
   PutCall(ch, "mount-outside", rc);
   if (rc == 0) ::umount2(target.c_str(), MNT_DETACH);  // never leave it on the host
-  PutCall(ch, "own-unshare", ::unshare(CLONE_NEWUTS | CLONE_NEWNS));
+  // The host's lo set to the state it has: no change even if the kernel wrongly allowed it.
+  CKC_CHILD_TRY(host_nl, NetlinkSocket::Open());
+  CKC_CHILD_TRY(host_lo, host_nl.FindLink("lo"));
+  if (!host_lo) return Report(ch, "setup: the host has no lo", 2);
+  Put(ch, "host-link", ErrorName(host_nl.SetUp("lo", host_lo->up())));
+  PutCall(ch, "own-unshare", ::unshare(CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWNET));
   PutCall(ch, "own-sethostname", ::sethostname("ckc-own", 7));
   Put(ch, "own-nodename", Nodename());
+  CKC_CHILD_TRY(own_nl, NetlinkSocket::Open());
+  Put(ch, "own-lo-up", ErrorName(own_nl.SetUp("lo")));
+  CKC_CHILD_TRY(own_lo, own_nl.FindLink("lo"));
+  Put(ch, "own-lo", own_lo ? own_lo->Describe() : "none");
   if (auto st = MakeRootPrivate(); !st) return Report(ch, "setup: " + st.error().Message());
   // The fd names the directory in the host's mount namespace; in its own, /tmp serves.
   PutCall(ch, "own-mount", ::mount("tmpfs", "/tmp", "tmpfs", 0, "size=4k"));
@@ -202,11 +218,14 @@ int RootInsideOnly(Channel& ch, RootOnlyFile secret, int mount_dirfd) {
 
 // Source: D "User namespace" (UID 0 in the container can still perform privileged operations in
 // the container; outside of it, it is a non-privileged user); user_namespaces(7) "Capabilities".
+// Negative control: user.max_user_namespaces=0 skips; the host checks run as real root fail.
 TEST(UserNamespace, RootInsideOnly) {
   CKC_BEHAVIOUR("user.root-inside-only", "D",
                 "root of a user namespace may act on the namespaces it owns (set their hostname, "
-                "mount in them) but is refused the host's hostname, root-only files and mounts");
-  CKC_REQUIRE(NamespaceType(NsType::kUser), NamespaceType(NsType::kUts), UnprivilegedUserns(),
+                "mount in them, bring their lo up) but is refused the host's hostname, root-only "
+                "files, mounts and links");
+  CKC_REQUIRE(NamespaceType(NsType::kUser), NamespaceType(NsType::kUts),
+              NamespaceType(NsType::kNet), UnprivilegedUserns(),
               Requirement{[]() -> std::optional<std::string> {
                 if (::geteuid() == 0 || HostRootOnlyFile()) return std::nullopt;
                 return "setup:no-root-only-file (none of /etc/shadow, /etc/gshadow, "
@@ -234,6 +253,10 @@ TEST(UserNamespace, RootInsideOnly) {
   EXPECT_EQ(Value(r, "own-sethostname"), "ok") << "sethostname in its own uts namespace";
   EXPECT_EQ(Value(r, "own-nodename"), "ckc-own");
   EXPECT_EQ(Value(r, "own-mount"), "ok") << "mounting a tmpfs in its own mount namespace";
+  EXPECT_EQ(Value(r, "host-link"), "EPERM") << "root inside changing a link of the host";
+  EXPECT_EQ(Value(r, "own-lo-up"), "ok") << "setting lo up in its own net namespace";
+  EXPECT_THAT(Value(r, "own-lo"), ::testing::StartsWith("lo#1 up"))
+      << "lo of its own net namespace after setting it up";
 }
 
 // An unprivileged process in a user namespace it just made writes its own maps.
@@ -259,6 +282,7 @@ int SetgroupsDance(Channel& ch) {
 
 // Source: user_namespaces(7) "Interaction with system calls that change process UIDs or GIDs" and
 // "The /proc/[pid]/setgroups file" (since Linux 3.19).
+// Negative control: user.max_user_namespaces=0 skips; gid_map written by root before deny fails.
 TEST(UserNamespace, SetgroupsDeny) {
   CKC_BEHAVIOUR("user.setgroups-deny", "D",
                 "a writer without privilege over the parent user namespace may write gid_map only "
@@ -286,6 +310,7 @@ TEST(UserNamespace, SetgroupsDeny) {
 
 // Source: user_namespaces(7) ("each non-user namespace is owned by the user namespace ... the
 // creator was a member of"); ioctl_ns(2) NS_GET_USERNS.
+// Negative control: user.max_user_namespaces=0 skips; namespaces made before the userns fail.
 TEST(UserNamespace, OwnsNamespaces) {
   CKC_BEHAVIOUR("user.owns-namespaces", "D",
                 "each namespace created from inside a user namespace is owned by it, as "
@@ -326,6 +351,7 @@ std::string CapEff() {
 
 // Source: user_namespaces(7) ("since Linux 3.8, unprivileged processes can create user
 // namespaces"; the new namespace's first process has a full set of capabilities in it).
+// Negative control: user.max_user_namespaces=0 (or unprivileged_userns_clone=0) skips.
 TEST(UserNamespace, UnprivilegedCreate) {
   CKC_BEHAVIOUR("user.unprivileged-create", "D",
                 "a process with no privilege can create a user namespace, and holds a full "
