@@ -19,8 +19,13 @@ PACKAGES: dict[str, list[str]] = {
         # the unit tests' real consumers of the exports and CI files (reports/tests): JUnit,
         # KCIDB's JSON schema, TAP::Parser (perl's modules), the CI YAML and its linter
         "python3-junitparser", "python3-jsonschema", "perl", "python3-yaml", "yamllint",
+        # the guard's independent picture of the host (suites/guard/host_picture.py)
+        "iproute2", "mount",
     ],
-    "vm": ["qemu-system-x86", "busybox-static", "cpio", "kmod", "xz-utils", "zstd", "gzip"],
+    # apparmor: its apparmor_parser goes into the guests (vm/initramfs.py GUEST_TOOLS), as
+    # does e2fsprogs' mkfs.ext4 (a build dependency already)
+    "vm": ["qemu-system-x86", "busybox-static", "cpio", "kmod", "xz-utils", "zstd", "gzip",
+           "apparmor"],
     "browser": ["chromium", "fonts-dejavu-core"],
 }
 
@@ -36,7 +41,7 @@ PROGRAMS: dict[str, str] = {
     "ninja": "ninja-build", "objcopy": "binutils", "busybox": "busybox-static",
     "qemu-system-x86_64": "qemu-system-x86", "depmod": "kmod", "zstd": "zstd", "xz": "xz-utils",
     "gzip": "gzip", "cpio": "cpio", "chromium": "chromium", "mkfs.ext4": "e2fsprogs",
-    "yamllint": "yamllint",
+    "yamllint": "yamllint", "ip": "iproute2", "losetup": "mount", "apparmor_parser": "apparmor",
 }
 
 

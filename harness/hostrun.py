@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -23,21 +24,52 @@ from typing import Any, Callable
 POLL_SECONDS = 0.25
 
 
+def lock_dir() -> Path:
+    """The fixed directory of run records (primitives/run_scope.h RunLockDir): /run/ckc for root,
+    /tmp/ckc-run.<uid> otherwise; never taken from the environment."""
+    uid = os.geteuid()
+    path = Path("/run/ckc") if uid == 0 else Path(f"/tmp/ckc-run.{uid}")
+    path.mkdir(mode=0o700, exist_ok=True)
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+        raise OSError(f"{path}: not a directory of this user's alone (mode 0700)")
+    return path
+
+
 @contextlib.contextmanager
 def run_dir() -> "contextlib.Generator[Path, None, None]":
-    """A run-scoped work directory, $TMPDIR/ckc.<uid>/ckc-<id>, locked the way the suite
-    binaries lock theirs (a POSIX record lock on its `lock` file, primitives/run_scope.h): if
-    this process is killed, the next run's sweep sees the lock gone and removes the directory."""
+    """A run-scoped work directory, $TMPDIR/ckc.<uid>/ckc-<id>, made the way the suite binaries
+    make theirs (primitives/run_scope.h): a record <lock dir>/<id>.lock naming the directory,
+    POSIX-locked while this process lives (and the directory's own `lock`, for older builds).
+    If this process is killed, the next run's sweep sees the lock gone and removes both."""
     base = Path(os.environ.get("TMPDIR") or "/tmp") / f"ckc.{os.geteuid()}"
     base.mkdir(mode=0o700, exist_ok=True)
-    path = base / f"ckc-{secrets.token_hex(4)}"
-    path.mkdir(mode=0o700)
-    with open(path / "lock", "w", encoding="utf-8") as lock:
-        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+    locks = lock_dir()
+    run_id = secrets.token_hex(4)
+    path = base / f"ckc-{run_id}"
+    making, record = locks / f".making-{run_id}.lock", locks / f"{run_id}.lock"
+    # Locked under a name no sweep looks at, then linked into place (the lock stays with it).
+    fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, f"dir {path}\npid {os.getpid()}\nstate running\n".encode())
+        os.link(making, record)
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        os.unlink(making)
+    try:
+        path.mkdir(mode=0o700)
+        with open(path / "lock", "w", encoding="utf-8") as legacy:
+            fcntl.lockf(legacy, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                yield path
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
+    finally:
+        record.unlink(missing_ok=True)
+        os.close(fd)
 
 
 @dataclass

@@ -18,8 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string DevPath(int n) { return fmt::format("/dev/zram{}", n); }
-
 // mkswap's job without mkswap (the VM has no util-linux): page 0 holds union swap_header —
 // version 1 and the last page at offset 1024, "SWAPSPACE2" in the page's last 10 bytes.
 Status WriteSwapHeader(const std::string& path, uint64_t bytes) {
@@ -36,33 +34,33 @@ Status WriteSwapHeader(const std::string& path, uint64_t bytes) {
   return {};
 }
 
-Status RemoveDevice(int n) {
-  std::string path = DevPath(n);
-  if (::swapoff(path.c_str()) != 0 && errno != EINVAL && errno != ENOENT)
-    return ErrnoError("swapoff", path);
-  // hot_remove is refused (EBUSY) while the device is still open.
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    auto st = WriteFile("/sys/class/zram-control/hot_remove", std::to_string(n));
-    if (st || st.error().err == ENODEV || st.error().err == ENOENT) return {};
-    if (st.error().err != EBUSY) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return Failure("hot_remove", path, "still busy after 5 s");
-}
-
 }  // namespace
 
 Result<TempSwap> TempSwap::Create(uint64_t bytes) {
-  const RunScope* run = RunScope::Current();
-  if (!run) return Failure("zram", "hot_add", "no run scope is open");
+  if (!RunScope::Current()) return Failure("zram", "hot_add", "no run scope is open");
+  TempSwap swap;  // before the lock: on an early return it is removed after the lock is free
+  // Under the creation lock the number hot_add picks (the lowest free one) is known in advance,
+  // so it is recorded before the device exists: a run killed right after hot_add leaves an
+  // unconfigured device the sweep can still tell is its own.
+  CKC_TRY(creating, LockDeviceCreation("zram"));
+  int n = 0;
+  while (fs::exists(fmt::format("/sys/block/zram{}", n))) ++n;
+  swap.record_ = {fmt::format("zram{}", n), {{"pending", "1"}}};
+  CKC_CHECK(RecordDevice(swap.record_));
   CKC_TRY(added, ReadFile("/sys/class/zram-control/hot_add"));
-  TempSwap swap;
-  swap.device_ = std::stoi(added);
-  swap.record_ = fmt::format("{}/zram-swap.{}", RunStateBase(), run->id());
-  // Record first: from here on a killed run leaves something the next run can find.
-  CKC_CHECK(WriteFileAtomic(swap.record_, std::to_string(swap.device_)));
-  std::string block = fmt::format("/sys/block/zram{}", swap.device_);
+  if (std::stoi(added) != n) {  // someone outside ckc took that number meanwhile
+    ForgetDevice(swap.record_.device);
+    swap.record_.device = fmt::format("zram{}", std::stoi(added));
+  }
+  std::string block = "/sys/block/" + swap.record_.device;
+  struct stat st {};
+  if (::stat(block.c_str(), &st) != 0) return ErrnoError("stat", block);
+  swap.record_.fields = {{"ino", std::to_string(st.st_ino)}};
+  CKC_CHECK(RecordDevice(swap.record_));
   CKC_CHECK(WriteFile(block + "/disksize", std::to_string(bytes)));
+  swap.record_.fields["disksize"] = std::to_string(bytes);
+  CKC_CHECK(RecordDevice(swap.record_));
+  creating.Reset();
   std::string path = swap.path();
   for (int i = 0; i < 100 && !fs::exists(path); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -74,42 +72,22 @@ Result<TempSwap> TempSwap::Create(uint64_t bytes) {
 TempSwap& TempSwap::operator=(TempSwap&& other) noexcept {
   if (this != &other) {
     (void)Remove();
-    device_ = std::exchange(other.device_, -1);
-    record_ = std::move(other.record_);
+    record_ = std::exchange(other.record_, {});
   }
   return *this;
 }
 
-std::string TempSwap::path() const { return DevPath(device_); }
-
 Status TempSwap::Remove() {
-  if (device_ < 0) return {};
-  CKC_CHECK(RemoveDevice(device_));
-  device_ = -1;
-  std::error_code ec;
-  fs::remove(record_, ec);
+  if (record_.device.empty()) return {};
+  if (auto undone = UndoDevice(record_); !undone) return Propagate(undone.error());
+  ForgetDevice(record_.device);
+  record_ = {};
   return {};
 }
 
 std::vector<std::string> SweepTempSwaps() {
   std::vector<std::string> done;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(RunStateBase(), ec)) {
-    std::string name = e.path().filename();
-    if (!name.starts_with("zram-swap.")) continue;
-    std::string id = name.substr(10);
-    const RunScope* self = RunScope::Current();
-    if ((self && self->id() == id) || RunIsAlive(id)) continue;
-    auto n = ReadFile(e.path().string());
-    if (!n || n->empty()) continue;
-    int device = std::stoi(*n);
-    if (auto st = RemoveDevice(device); !st) {
-      done.push_back(fmt::format("zram{} of run {}: {}", device, id, st.error().Message()));
-      continue;
-    }
-    fs::remove(e.path(), ec);
-    done.push_back(fmt::format("removed zram{} of dead run {}", device, id));
-  }
+  for (const auto& e : SweepDeadRunDevices("zram").log) done.push_back(e.Describe());
   return done;
 }
 

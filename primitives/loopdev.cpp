@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <cstring>
+#include <utility>
 
 namespace ckc {
 
@@ -53,6 +54,13 @@ Result<LoopDevice> LoopDevice::Create(const std::string& backing, uint64_t size)
     dev.path_ = path;
     dev.dev_ = sb.st_rdev;
     dev.fd_ = std::move(loop_fd);
+    dev.record_.device = fmt::format("loop{}", n);
+    // The path as the kernel resolved it, which is what a sweep will read back.
+    auto seen = ReadFile(fmt::format("/sys/block/loop{}/loop/backing_file", n));
+    std::string backing_seen = seen ? *seen : backing;
+    while (!backing_seen.empty() && backing_seen.back() == '\n') backing_seen.pop_back();
+    dev.record_.fields["backing"] = backing_seen;
+    CKC_CHECK(RecordDevice(dev.record_));
     return dev;
   }
   return Failure("loop", backing, "no free loop device after 20 attempts");
@@ -70,17 +78,43 @@ Status LoopDevice::SetScheduler(const std::string& name) {
   std::string file = SchedulerFile(path_);
   CKC_TRY(text, ReadFile(file));  // "[none] mq-deadline bfq"
   auto open = text.find('['), close = text.find(']');
-  if (saved_scheduler_.empty() && open != std::string::npos && close != std::string::npos) {
-    saved_scheduler_ = text.substr(open + 1, close - open - 1);
+  if (!record_.fields.contains("scheduler") && open != std::string::npos &&
+      close != std::string::npos) {
+    // Recorded before the switch, so a run killed right after it still gets it restored.
+    record_.fields["scheduler"] = text.substr(open + 1, close - open - 1);
+    CKC_CHECK(RecordDevice(record_));
   }
-  return WriteFile(file, name);
+  CKC_CHECK(WriteFile(file, name));
+  // Some kernels accept the write and keep the old scheduler (5.10's loop devices offer only
+  // "[none]" and take "bfq" silently): the choice is what reads back.
+  CKC_TRY(now, ReadFile(file));
+  while (!now.empty() && now.back() == '\n') now.pop_back();
+  if (now.find("[" + name + "]") == std::string::npos) {
+    return std::unexpected(Error{EINVAL, "write", file,
+                                 fmt::format("`{}` not taken: {}", name, now)});
+  }
+  return {};
+}
+
+LoopDevice& LoopDevice::operator=(LoopDevice&& other) noexcept {
+  if (this != &other) {
+    Detach();
+    path_ = std::exchange(other.path_, {});
+    dev_ = std::exchange(other.dev_, 0);
+    record_ = std::exchange(other.record_, {});
+    fd_ = std::move(other.fd_);
+  }
+  return *this;
 }
 
 void LoopDevice::Detach() {
   if (!fd_) return;
-  if (!saved_scheduler_.empty()) (void)WriteFile(SchedulerFile(path_), saved_scheduler_);
+  if (auto it = record_.fields.find("scheduler"); it != record_.fields.end())
+    (void)WriteFile(SchedulerFile(path_), it->second);
   ::ioctl(fd_.get(), LOOP_CLR_FD, 0);
   fd_.Reset();
+  ForgetDevice(record_.device);
+  record_ = {};
 }
 
 }  // namespace ckc

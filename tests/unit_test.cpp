@@ -272,31 +272,136 @@ TEST(SkipReason, SplitsReasonFromDetails) {
   EXPECT_EQ(ParseSkipMessage("no reason given").reason, "unspecified");
 }
 
+// "died: removed state directory ..." for each sweep of run `id` logged after byte `mark` of the
+// sweep log, by whichever run swept it.
+std::vector<std::string> SweptSince(size_t mark, const std::string& id) {
+  std::string log = ReadFile(SweepLogPath()).value_or("");
+  std::vector<std::string> lines;
+  for (const auto& e : ParseSweepLog(log.substr(std::min(mark, log.size())))) {
+    if (e.run == id) lines.push_back(e.ended + ": " + e.what);
+  }
+  return lines;
+}
+
+size_t SweepLogSize() { return ReadFile(SweepLogPath()).value_or("").size(); }
+
 TEST(RunScope, DeadRunLeftoversAreSwept) {
-  // A run directory nobody holds the lock of is a dead run's.
-  std::string dead = RunStateBase() + "/ckc-deadbeef";
-  ASSERT_OK(MakeDirs(dead + "/sub"));
-  ASSERT_OK(WriteFileAtomic(dead + "/lock", ""));
+  // A run directory nobody holds the lock of is a dead run's; its sweep is logged as a death,
+  // whoever sweeps it (a concurrent run's start-up sweep may come first).
+  std::string dead = RunStateBase() + "/ckc-deadbeef",
+              making = RunStateBase() + "/.making-deadbeef";
+  size_t mark = SweepLogSize();
+  ASSERT_OK(MakeDirs(making + "/sub"));
+  ASSERT_OK(WriteFileAtomic(making + "/lock", ""));
+  ASSERT_EQ(::rename(making.c_str(), dead.c_str()), 0) << dead;
   EXPECT_FALSE(RunIsAlive("deadbeef"));
-  SweepReport r = SweepDeadRuns();
-  EXPECT_THAT(r.removed, ::testing::Contains(dead));
+  (void)SweepDeadRuns();
   EXPECT_FALSE(std::filesystem::exists(dead));
+  EXPECT_THAT(SweptSince(mark, "deadbeef"),
+              ::testing::Contains("died: removed state directory " + dead + " (2 entries)"));
   ASSERT_NE(RunScope::Current(), nullptr);
   EXPECT_TRUE(RunIsAlive(RunScope::Current()->id()));  // this process holds its own run
 }
 
-TEST(RunScope, StaleHalfMadeRunDirectoryIsSwept) {
-  // A run killed between making its directory and renaming it into place leaves .making-<id>;
-  // a fresh one may belong to a run being made right now and is left alone.
-  std::string stale = RunStateBase() + "/.making-0ld", fresh = RunStateBase() + "/.making-n3w";
-  ASSERT_OK(MakeDirs(stale));
-  ASSERT_OK(MakeDirs(fresh));
+TEST(RunScope, StaleHalfMadeRunRecordIsSwept) {
+  // A run killed between creating its record and linking it into place leaves
+  // .making-<id>.lock (an older build: a .making-<id> directory); a fresh one may belong to a
+  // run being made right now and is left alone.
+  std::string stale = RunLockDir() + "/.making-0ld.lock",
+              fresh = RunLockDir() + "/.making-n3w.lock";
+  std::string legacy = RunStateBase() + "/.making-0ld";
+  ASSERT_OK(WriteFileAtomic(stale, ""));
+  ASSERT_OK(WriteFileAtomic(fresh, ""));
+  ASSERT_OK(MakeDirs(legacy));
   const timespec old_times[2] = {{::time(nullptr) - 120, 0}, {::time(nullptr) - 120, 0}};
   ASSERT_EQ(::utimensat(AT_FDCWD, stale.c_str(), old_times, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, legacy.c_str(), old_times, 0), 0);
   (void)SweepDeadRuns();
   EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_FALSE(std::filesystem::exists(legacy));
   EXPECT_TRUE(std::filesystem::exists(fresh));
   std::filesystem::remove(fresh);
+}
+
+TEST(RunScope, LiveRunOfAnotherTmpdirIsNotSwept) {
+  // Liveness comes from the record in RunLockDir(), not from this process's $TMPDIR: a run
+  // started elsewhere stays alive (and its directory stays) until its owner dies; then the sweep
+  // finds its directory through the record and logs the death.
+  std::string other = RunStateBase() + "-other-tmpdir";
+  ASSERT_OK(MakeDirs(other, 0700));
+  ASSERT_OK_AND_ASSIGN(Channel ch, Channel::Create());
+  ASSERT_OK_AND_ASSIGN(Child child, Spawn({}, [&]() -> int {
+                         ch.BecomeChild();
+                         ::setenv("TMPDIR", other.c_str(), 1);
+                         auto run = RunScope::Start();
+                         if (!run || !ch.Send((*run)->id() + " " + (*run)->dir())) return 1;
+                         for (;;) ::pause();
+                       }));
+  ch.BecomeParent();
+  ASSERT_OK_AND_ASSIGN(std::string msg, ch.Recv(10s));
+  std::string id = msg.substr(0, msg.find(' ')), dir = msg.substr(msg.find(' ') + 1);
+  EXPECT_THAT(dir, ::testing::StartsWith(other + "/ckc." + std::to_string(::geteuid())));
+  EXPECT_TRUE(RunIsAlive(id));
+  (void)SweepDeadRuns();
+  EXPECT_TRUE(std::filesystem::exists(dir)) << "a live run's directory was swept";
+  ASSERT_OK(child.Signal(SIGKILL));
+  ASSERT_OK_AND_ASSIGN(ExitStatus st, child.Wait(10s));
+  EXPECT_TRUE(st.KilledBy(SIGKILL)) << st.Describe();
+  EXPECT_FALSE(RunIsAlive(id));
+  size_t mark = SweepLogSize();
+  (void)SweepDeadRuns();
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  EXPECT_FALSE(std::filesystem::exists(RunLockDir() + "/" + id + ".lock"));
+  EXPECT_THAT(SweptSince(mark, id),
+              ::testing::Contains(HasSubstr("died: removed state directory " + dir)));
+  std::filesystem::remove_all(other);
+}
+
+TEST(RunScope, RecordSaysHowTheRunEnded) {
+  // A record left with state `ended` is a run whose Close() could not remove everything: its
+  // sweep is a failure of that run; any other state is a death.
+  EXPECT_EQ(HowRunEnded(ParseRunRecord("1a2b3c4d",
+                                       "dir /tmp/ckc.0/ckc-1a2b3c4d\npid 7\nstate "
+                                       "ended\n")),
+            "normally");
+  EXPECT_EQ(HowRunEnded(ParseRunRecord("1a2b3c4d", "dir /x\npid 7\nstate running\n")), "died");
+  EXPECT_EQ(HowRunEnded(ParseRunRecord("1a2b3c4d", "")), "died");
+  EXPECT_EQ(ParseRunRecord("1a2b3c4d", "dir /tmp/a b/ckc-1a2b3c4d\n").dir, "/tmp/a b/ckc-1a2b3c4d");
+}
+
+TEST(RunScope, SweepLogLinesRoundTrip) {
+  SweepEntry e{"2025-01-01T00:00:00Z", "5e6f7a8b", "1a2b3c4d", "died",
+               "removed cgroup /sys/fs/cgroup/freezer/ckc-1a2b3c4d (2 groups,\tfrozen)"};
+  std::string text = FormatSweepEntry(e) + "a torn line\n" + FormatSweepEntry(e);
+  std::vector<SweepEntry> back = ParseSweepLog(text);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].what, "removed cgroup /sys/fs/cgroup/freezer/ckc-1a2b3c4d (2 groups, frozen)");
+  EXPECT_EQ(back[0].Describe(),
+            "run 1a2b3c4d (died), swept by run 5e6f7a8b: removed cgroup "
+            "/sys/fs/cgroup/freezer/ckc-1a2b3c4d (2 groups, frozen)");
+}
+
+TEST(RunScope, RunIdIsFoundInPaths) {
+  EXPECT_EQ(RunIdInPath("/tmp/ckc.0/ckc-1a2b3c4d/Io.Weight/disk.img"), "1a2b3c4d");
+  EXPECT_EQ(RunIdInPath("/sys/fs/cgroup/freezer/ckc-0badf00d"), "0badf00d");
+  EXPECT_EQ(RunIdInPath("/tmp/ckc-cat-00xzdu6o/x"), std::nullopt);
+  EXPECT_EQ(RunIdInPath("/tmp/ckc.0"), std::nullopt);
+}
+
+TEST(RunScope, DeviceNotMadeByCkcIsLeftAlone) {
+  // zram: a recorded sysfs inode that does not match is someone else's device now.
+  DeviceRecord zram{"zram0", {{"ino", "1"}, {"disksize", "268435456"}}};
+  if (std::filesystem::exists("/sys/block/zram0")) {
+    ASSERT_OK_AND_ASSIGN(std::string what, UndoDevice(zram));
+    EXPECT_THAT(what, HasSubstr("left alone"));
+  }
+  // loop: attached to another file than the recorded one.
+  DeviceRecord loop{"loop0", {{"backing", "/nonexistent/ckc-0badf00d/disk.img"}}};
+  if (std::filesystem::exists("/sys/block/loop0/loop/backing_file")) {
+    ASSERT_OK_AND_ASSIGN(std::string what, UndoDevice(loop));
+    EXPECT_THAT(what, HasSubstr("left alone"));
+  }
+  EXPECT_FALSE(UndoDevice({"sda", {}}).has_value());
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ from harness import deps
 
 REPO = Path(__file__).resolve().parents[2]
 # A program name as the first word of an argv literal, or looked up with shutil.which().
-_ARGV_HEAD = re.compile(r"""(?:subprocess\.(?:run|Popen|check_output)\(\s*\[\s*|shutil\.which\(\s*)"([a-z][a-z0-9_.+-]*)\"""")
+_ARGV_HEAD = re.compile(r"""(?:(?:subprocess\.|\b)(?:run|Popen|check_output)\(\s*\[\s*|shutil\.which\(\s*)"([a-z][a-z0-9_.+-]*)\"""")
 _NAMED = re.compile(r"""^(?:QEMU_BINARY|OBJCOPY)\s*=\s*"([^"]+)\"""", re.M)
 
 
