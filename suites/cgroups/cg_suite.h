@@ -46,6 +46,10 @@ Requirement KmemAccounting();
 // (else nothing: the group swaps until swap is full). Without swap, the limit alone.
 Status LimitMemoryNoSwap(const Cgroup& cg, uint64_t bytes);
 
+// How much a counter grew from `from` to `to`, negative when it shrank (an unsigned difference
+// would wrap into a huge growth, and a pass).
+inline int64_t Grew(uint64_t from, uint64_t to) { return int64_t(to) - int64_t(from); }
+
 // A child started inside a group, with its end of a channel.
 struct InGroup {
   Child child;

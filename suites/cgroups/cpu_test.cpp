@@ -141,9 +141,31 @@ TEST(Cpu, QuotaThrottles) {
   });
 }
 
+// In a child: after "go", reports "affinity <cpus>" (sched_getaffinity) and what asking for CPU
+// 0 alone gave ("setaffinity(0) ok" or "setaffinity(0) EINVAL").
+int ReportAffinity(Channel& ch) {
+  if (!ch.Expect("go", 10s)) return 1;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return ReportErrno(ch, "sched_getaffinity");
+  std::string cpus;
+  for (int i = 0; i < CPU_SETSIZE; ++i) {
+    if (CPU_ISSET(i, &set)) cpus += (cpus.empty() ? "" : ",") + std::to_string(i);
+  }
+  (void)ch.Send("affinity " + cpus);
+  CPU_ZERO(&set);
+  CPU_SET(0, &set);
+  int rc = ::sched_setaffinity(0, sizeof set, &set);
+  return Report(ch, rc == 0 ? "setaffinity(0) ok" : "setaffinity(0) " + ErrnoName(errno), 0);
+}
+
 TEST(Cpuset, Pin) {
   // Source: D "Cpuset cgroup" ("pin groups to specific CPU(s)"); cgroup-v1/cpusets.rst 1.4;
   // cgroup-v2.rst cpuset.cpus; sched_setaffinity(2) EINVAL "no CPU in the mask is permitted".
+  // Both ways into the group: moved there (cgroup.procs), and on cgroup2 also born there
+  // (clone3 CLONE_INTO_CGROUP; kernels before the fix "cgroup/cpuset: Make cpuset_fork() handle
+  // CLONE_INTO_CGROUP properly" leave such a child the parent's CPUs).
+  // Negative control: cpuset.cpus left at the parent's (all CPUs) fails "affinity 0,1".
   CKC_BEHAVIOUR("cpuset.pin", "D",
                 "a process in a group with a restricted cpuset.cpus sees only those CPUs in "
                 "sched_getaffinity(), and asking for an affinity outside them is refused (EINVAL)");
@@ -151,27 +173,33 @@ TEST(Cpuset, Pin) {
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "pin", {"cpuset"}));
   int last = LastCpu();
   ASSERT_OK(cg.SetCpusetCpus(std::to_string(last)));
-  ASSERT_OK_AND_ASSIGN(
-      ChildResult r, RunIn(cg, [](Channel& ch) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        if (::sched_getaffinity(0, sizeof set, &set) != 0)
-          return ReportErrno(ch, "sched_getaffinity");
-        std::string cpus;
-        for (int i = 0; i < CPU_SETSIZE; ++i) {
-          if (CPU_ISSET(i, &set)) cpus += (cpus.empty() ? "" : ",") + std::to_string(i);
-        }
-        (void)ch.Send("affinity " + cpus);
-        CPU_ZERO(&set);
-        CPU_SET(0, &set);
-        int rc = ::sched_setaffinity(0, sizeof set, &set);
-        return Report(ch, rc == 0 ? "setaffinity(0) ok" : "setaffinity(0) " + ErrnoName(errno), 0);
-      }));
-  ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
-  ASSERT_EQ(r.reports.size(), 2u) << r.Describe();
-  EXPECT_EQ(r.reports[0], "affinity " + std::to_string(last))
-      << "sched_getaffinity inside cpuset.cpus=" << last;
-  EXPECT_EQ(r.reports[1], "setaffinity(0) EINVAL") << "affinity outside the set is rejected";
+  std::vector<std::pair<std::string, ChildResult>> seen;
+  {  // moved: started where the test runs, then written into cgroup.procs
+    ASSERT_OK_AND_ASSIGN(Channel ch, Channel::Create());
+    ASSERT_OK_AND_ASSIGN(Child child, Spawn({}, [&] {
+                           ch.BecomeChild();
+                           return ReportAffinity(ch);
+                         }));
+    ch.BecomeParent();
+    ASSERT_OK(cg.Attach(child.pid()));
+    ASSERT_OK(ch.Send("go"));
+    ASSERT_OK_AND_ASSIGN(ChildResult r, Collect(child, ch));
+    seen.emplace_back("moved into the group", std::move(r));
+  }
+  if (cg.AllV2()) {  // born: SpawnIn uses CLONE_INTO_CGROUP where the kernel has it
+    ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, ReportAffinity));
+    ASSERT_OK(c.ch.Send("go"));
+    ASSERT_OK_AND_ASSIGN(ChildResult r, Collect(c.child, c.ch));
+    seen.emplace_back("started in the group (CLONE_INTO_CGROUP)", std::move(r));
+  }
+  for (const auto& [how, r] : seen) {
+    SCOPED_TRACE(how);
+    ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
+    ASSERT_EQ(r.reports.size(), 2u) << r.Describe();
+    EXPECT_EQ(r.reports[0], "affinity " + std::to_string(last))
+        << "sched_getaffinity of a process " << how << " with cpuset.cpus=" << last;
+    EXPECT_EQ(r.reports[1], "setaffinity(0) EINVAL") << "affinity outside the set is rejected";
+  }
 }
 
 }  // namespace

@@ -59,13 +59,13 @@ TEST(Memory, StatAnonFile) {
   ASSERT_OK(c.ch.Expect("file-done", 20s));
   ASSERT_OK_AND_ASSIGN(MemoryStat s2, cg.MemoryStats());
   ASSERT_OK(c.ch.Send("exit"));
-  EXPECT_GE(s1.anon - s0.anon, 28 * kMiB)
+  EXPECT_GE(Grew(s0.anon, s1.anon), int64_t(28 * kMiB))
       << "anon after touching 32 MiB: " << s0.anon << " -> " << s1.anon;
-  EXPECT_LT(s1.file - s0.file, 4 * kMiB)
+  EXPECT_LT(Grew(s0.file, s1.file), int64_t(4 * kMiB))
       << "file must not grow from anonymous memory: " << s0.file << " -> " << s1.file;
-  EXPECT_GE(s2.file - s1.file, 28 * kMiB)
+  EXPECT_GE(Grew(s1.file, s2.file), int64_t(28 * kMiB))
       << "file after reading 32 MiB of a block device: " << s1.file << " -> " << s2.file;
-  EXPECT_LT(s2.anon - s1.anon, 4 * kMiB)
+  EXPECT_LT(Grew(s1.anon, s2.anon), int64_t(4 * kMiB))
       << "anon must not grow from reading: " << s1.anon << " -> " << s2.anon;
   ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
   EXPECT_TRUE(st.Exited(0)) << st.Describe();
@@ -247,38 +247,6 @@ TEST(Memory, SwapMaxKill) {
       << "64 MiB with memory.max 32M, swap.max 128M: " << r1.Describe();
   ASSERT_OK_AND_ASSIGN(MemoryEvents loose_ev, loose.GetMemoryEvents());
   EXPECT_EQ(loose_ev.oom_kill, 0u) << "memory.events oom_kill of the group with swap.max 128M";
-}
-
-TEST(Memory, SoftLimitNotEnforced) {
-  // Source: D "Soft limits and hard limits" ("Soft limits are not enforced"); cgroup-v2.rst
-  // memory.low (best-effort protection, no limit). v2's memory.high throttles instead of killing
-  // but stalls allocation heavily, so v2 is checked with memory.low.
-  // Negative control: booted with cgroup_disable=memory it skips; a soft limit enforced as a hard
-  // one OOM-kills the child (not exited 0): it fails.
-  CKC_BEHAVIOUR("mem.soft-limit-not-enforced", "D",
-                "v1 soft_limit_in_bytes and v2 memory.low are not hard caps: a group may use more "
-                "memory than they name without being killed");
-  CKC_REQUIRE(Root(), Controller("memory"));
-  ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "soft", {"memory"}));
-  bool v2 = cg.version("memory") == CgroupVersion::kV2;
-  if (v2) {
-    ASSERT_OK(cg.Write("memory", "memory.low", std::to_string(16 * kMiB)));
-  } else {
-    ASSERT_OK(cg.SetMemoryHigh(16 * kMiB));  // soft_limit_in_bytes
-  }
-  ASSERT_OK_AND_ASSIGN(InGroup c, StartIn(cg, [](Channel& ch) {
-                         if (!TouchAnon(48 * kMiB)) return ReportErrno(ch, "mmap");
-                         (void)ch.Send("touched");
-                         return ch.Expect("exit").has_value() ? 0 : 1;
-                       }));
-  auto touched = c.ch.Expect("touched", 20s);
-  ASSERT_OK_AND_ASSIGN(uint64_t usage, cg.MemoryCurrent());
-  (void)c.ch.Send("exit");
-  ASSERT_OK_AND_ASSIGN(ExitStatus st, c.child.Wait(10s));
-  EXPECT_TRUE(touched.has_value() && st.Exited(0))
-      << "48 MiB over a 16 MiB " << (v2 ? "memory.low" : "soft_limit_in_bytes") << ": "
-      << st.Describe();
-  EXPECT_GE(usage, 40 * kMiB) << "usage may exceed the soft limit";
 }
 
 }  // namespace

@@ -83,12 +83,11 @@ TEST(NetCls, Classid) {
       "class 1:3 packets {} -> {} -> {}, class 1:2 {} -> {} -> {} (group sent {}, "
       "outsider sent {})",
       b3, m3, a3, b2, m2, a2, in_group.reports.at(0), outside.reports.at(0));
-  // Signed differences: a counter that went backwards must fail, not wrap into a pass.
-  auto grew = [](uint64_t from, uint64_t to) { return int64_t(to) - int64_t(from); };
-  EXPECT_GE(grew(b3, m3), 20) << "the group's packets (classid 1:3) are classified into 1:3: "
+  // Signed differences (Grew): a counter that went backwards must fail, not wrap into a pass.
+  EXPECT_GE(Grew(b3, m3), 20) << "the group's packets (classid 1:3) are classified into 1:3: "
                               << seen;
-  EXPECT_LT(grew(m3, a3), 5) << "packets from outside the group are not: " << seen;
-  EXPECT_GE(grew(m2, a2), 20) << "packets from outside the group go to the default class 1:2: "
+  EXPECT_LT(Grew(m3, a3), 5) << "packets from outside the group are not: " << seen;
+  EXPECT_GE(Grew(m2, a2), 20) << "packets from outside the group go to the default class 1:2: "
                               << seen;
 }
 
