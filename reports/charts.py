@@ -3,7 +3,9 @@
     html = benchmarks_section(matrix)
 
 The memcg overhead of a leaf cgroup at depth N over the root (depth:0) per kernel, with its 95 %
-interval ("not resolved" when the interval spans zero, drawn hollow); bench.memcg-off: a kernel
+interval ("not resolved, < bound" when the interval spans zero: only the interval is drawn,
+hollow, never a point value); figures combined over replicate runs (random effects); the scale
+curves (points, error bars, fitted line, flat/linear as intended); bench.memcg-off: a kernel
 next to the same kernel booted with cgroup_disable=memory (a side-by-side table and a chart of
 the differences); and the cost of each container piece per kernel. Columns measured under TCG
 are drawn in their own section labelled emulated and never share a chart with host or KVM
@@ -51,21 +53,33 @@ def _x(v: float, lo: float, hi: float, log: bool) -> float:
     return LABEL_W + (v - lo) / (hi - lo) * PLOT_W
 
 
+def _bound_label(bar: Bar) -> str:
+    """An unresolved bar's text: the bound of its magnitude, never its point value."""
+    bound = max(abs(bar.value - bar.err), abs(bar.value + bar.err))
+    return f"not resolved, < {_fmt(bench._round_up(bound))}"
+
+
 def _bar_svg(bar: Bar, y: float, color: str, lo: float, hi: float, log: bool, tip: str) -> str:
-    x0 = _x(10 ** lo if log else 0.0, lo, hi, log)
-    x1 = _x(bar.value, lo, hi, log)
+    """A resolved bar runs from zero to its value with whiskers; an unresolved one is only its
+    interval, drawn hollow, so that no point value is shown for it."""
+    floor = 10 ** lo if log else -1e300
+    if bar.resolved:
+        x0, x1 = _x(10 ** lo if log else 0.0, lo, hi, log), _x(bar.value, lo, hi, log)
+    else:
+        x0 = _x(max(bar.value - bar.err, floor), lo, hi, log)
+        x1 = _x(bar.value + bar.err, lo, hi, log)
     left, width = min(x0, x1), max(abs(x1 - x0), 1.0)
     fill = color if bar.resolved else "none"
     parts = [f'<rect x="{left:.1f}" y="{y:.1f}" width="{width:.1f}" height="{BAR_H}" '
              f'fill="{fill}" stroke="{color}" stroke-width="1.5"><title>{escape(tip)}</title>'
              f'</rect>']
-    if bar.err > 0:
-        ea = _x(max(bar.value - bar.err, 10 ** lo if log else -1e300), lo, hi, log)
+    if bar.err > 0 and bar.resolved:
+        ea = _x(max(bar.value - bar.err, floor), lo, hi, log)
         eb = _x(bar.value + bar.err, lo, hi, log)
         ym = y + BAR_H / 2
         parts.append(f'<path d="M{ea:.1f},{ym:.1f}H{eb:.1f}M{ea:.1f},{y:.1f}V{y + BAR_H:.1f}'
                      f'M{eb:.1f},{y:.1f}V{y + BAR_H:.1f}" stroke="#222" fill="none"/>')
-    label = _fmt(bar.value) + ("" if bar.resolved else " n.r.")
+    label = _fmt(bar.value) if bar.resolved else _bound_label(bar)
     parts.append(f'<text x="{max(x1, x0) + 4:.1f}" y="{y + BAR_H - 1:.1f}" font-size="9">'
                  f'{escape(label)}</text>')
     return "".join(parts)
@@ -95,14 +109,16 @@ def hbar_chart(title: str, categories: list[str], series: list[str],
         for si, name in enumerate(series):
             bar = bars.get((cat, si))
             if bar:
-                tip = f"{name} {cat}: {_fmt(bar.value)} ±{_fmt(bar.err)} (95 %)" + (
-                    "" if bar.resolved else ", not resolved: interval spans zero")
+                tip = (f"{name} {cat}: {_fmt(bar.value)} ±{_fmt(bar.err)} (95 %)"
+                       if bar.resolved else f"{name} {cat}: {_bound_label(bar)} (95 % interval "
+                       "spans zero)")
                 out.append(_bar_svg(bar, y0 + si * BAR_H, PALETTE[si % len(PALETTE)], lo, hi,
                                     log, tip))
     out.append(_legend_svg(series, TOP + len(categories) * group_h + 6))
     scale = "log scale" if log else "linear scale"
     out.append(f'<text x="{LABEL_W}" y="14" font-size="10" fill="#555">{scale}; '
-               f'bars: mean, whiskers: 95 % interval; hollow = not resolved</text></svg>')
+               f'bars: mean, whiskers: 95 % interval; hollow box = the interval of a '
+               f'figure not resolved</text></svg>')
     return f'<figure class="chart"><h3>{escape(title)}</h3>{"".join(out)}</figure>'
 
 
@@ -220,9 +236,12 @@ def _pct_cell(on: bench.Figure | None, off: bench.Figure) -> str:
     delta = on.mean_ns - off.mean_ns
     ci = math.hypot(on.ci95_ns(), off.ci95_ns())
     pct = 100.0 * delta / off.mean_ns if off.mean_ns else 0.0
-    mark = "" if abs(delta) > ci else " n.r."
-    return (f'<td title="{escape(_fmt(on.mean_ns))}; difference {escape(_fmt(delta))} '
-            f'&plusmn;{escape(_fmt(ci))} (95 %)">{pct:+.1f} %{mark}</td>')
+    half = 100.0 * ci / off.mean_ns if off.mean_ns else 0.0
+    iv = bench.Interval(pct, pct - half, pct + half, abs(delta) > ci)
+    tip = (f"{_fmt(on.mean_ns)}; difference {_fmt(delta)} ±{_fmt(ci)} (95 %)" if iv.resolved
+           else f"{_fmt(on.mean_ns)}; the 95 % interval of the difference spans zero")
+    return f'<td title="{escape(tip)}">{escape(bench.describe(iv, " %"))}</td>'
+
 
 
 def accounting_off_tables(per_col: list[tuple[Column, list[bench.Figure]]]) -> list[str]:
@@ -249,16 +268,127 @@ def accounting_off_tables(per_col: list[tuple[Column, list[bench.Figure]]]) -> l
         out.append(f'<figure class="chart"><h3>{escape(on_col.release)} {on_col.cgroup_mode}: '
                    f'accounting off ({escape(off_col.variant)}) vs on, side by side</h3>'
                    f'<table class="plain"><tr><th>loop</th><th>off, per page</th>{head}</tr>'
-                   f'{"".join(rows)}</table><p>On-kernel cost over the off kernel; n.r.: the '
-                   f'95 % interval spans zero (not resolved).</p></figure>')
+                   f'{"".join(rows)}</table><p>On-kernel cost over the off kernel with its 95 % '
+                   f'interval; a difference whose interval spans zero is not resolved and '
+                   f'shows only the bound of its size.</p></figure>')
     return out
 
 
-def _group(per_col: list[tuple[Column, list[bench.Figure]]], heading: str, cls: str) -> str:
+CURVE_W, CURVE_H, CURVE_PAD = 460, 200, 48
+
+
+def curve_svg(title: str, curve: bench.Curve, color: str = PALETTE[0]) -> str:
+    """Points with 95 % error bars and the least-squares line through their means."""
+    pts = curve.points
+    if not pts:
+        return ""
+    xs = [p.x for p in pts]
+    x_lo, x_hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y_lo = min(0.0, min(p.mean_ns - p.ci95_ns for p in pts))
+    y_hi = max(p.mean_ns + p.ci95_ns for p in pts) * 1.1 or 1.0
+
+    def sx(x: float) -> float:
+        return CURVE_PAD + (x - x_lo) / (x_hi - x_lo) * (CURVE_W - 2 * CURVE_PAD)
+
+    def sy(y: float) -> float:
+        return CURVE_H - 30 - (y - y_lo) / (y_hi - y_lo) * (CURVE_H - 50)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{CURVE_W}" height="{CURVE_H}" '
+           f'role="img" aria-label="{escape(title)}" font-family="sans-serif">',
+           f'<line x1="{CURVE_PAD}" x2="{CURVE_W - CURVE_PAD}" y1="{sy(y_lo):.1f}" '
+           f'y2="{sy(y_lo):.1f}" stroke="#888"/>',
+           f'<text x="{CURVE_PAD - 4}" y="{sy(y_hi) + 8:.1f}" font-size="9" text-anchor="end">'
+           f'{escape(_fmt(y_hi))}</text>',
+           f'<text x="{CURVE_PAD - 4}" y="{sy(y_lo):.1f}" font-size="9" text-anchor="end">'
+           f'{escape(_fmt(y_lo))}</text>']
+    b, k = curve.line()
+    out.append(f'<line class="fit" x1="{sx(x_lo):.1f}" x2="{sx(x_hi):.1f}" '
+               f'y1="{sy(b + k * x_lo):.1f}" y2="{sy(b + k * x_hi):.1f}" stroke="{color}" '
+               f'stroke-dasharray="4 3"/>')
+    for p in pts:
+        x, y = sx(p.x), sy(p.mean_ns)
+        out.append(f'<path d="M{x:.1f},{sy(p.mean_ns - p.ci95_ns):.1f}V'
+                   f'{sy(p.mean_ns + p.ci95_ns):.1f}M{x - 3:.1f},'
+                   f'{sy(p.mean_ns - p.ci95_ns):.1f}h6M{x - 3:.1f},'
+                   f'{sy(p.mean_ns + p.ci95_ns):.1f}h6" stroke="#222" fill="none"/>'
+                   f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}">'
+                   f'<title>{p.x:g}: {escape(_fmt(p.mean_ns))} ±{escape(_fmt(p.ci95_ns))} (95 %)'
+                   f'</title></circle><text x="{x:.1f}" y="{CURVE_H - 16}" font-size="9" '
+                   f'text-anchor="middle">{p.x:g}</text>')
+    out.append(f'<text x="{CURVE_PAD}" y="12" font-size="10" fill="#555">points: mean per '
+               f'level, whiskers: 95 % interval; dashed: least-squares line</text></svg>')
+    return "".join(out)
+
+
+def _slope_text(s: bench.Slope) -> str:
+    reps = f", {s.replicates} replicates combined" if s.replicates > 1 else ""
+    return f"slope {bench.describe(s.slope, ' ' + s.unit)}{reps}"
+
+
+def curve_charts(per_col: list[tuple[Column, list[dict]]]) -> list[str]:
+    """Each slope group per column: the fitted slope with its interval, the check against the
+    curve's intended shape (flat or linear), and the points with the fitted line."""
+    out = []
+    for si, (col, entries) in enumerate(per_col):
+        for c in bench.curves(entries):
+            verdict = c.verdict()
+            r2 = c.r2()
+            facts = _slope_text(c.slope) + (f"; R² {r2:.3f}" if r2 is not None else "")
+            cls = "" if not verdict else " ok" if "NOT" not in verdict else " bad"
+            head = (f'<h3>{escape(c.slope.group)} ({escape(_series_name(col))})</h3>'
+                    f'<p class="curve-check{cls}">{escape(facts)}'
+                    + (f': <b>{escape(verdict)}</b>' if verdict else "") + '</p>')
+            out.append(f'<figure class="chart curve">{head}'
+                       f'{curve_svg(c.slope.group, c, PALETTE[si % len(PALETTE)])}</figure>')
+    return out
+
+
+def _replicate_rows(entries: list[dict]) -> list[str]:
+    rows = []
+    for e in entries:
+        if e.get("aggregate_name") != "replicates":
+            continue
+        iv = bench.interval_of(e)
+        if iv is None:
+            continue
+        unit = " %" if e.get("of", "overhead") == "overhead" else " " + str(e.get("unit", ""))
+        values = [bench.Interval(v, lo, hi, bool(r)) for v, lo, hi, r in zip(
+            e.get("values", []), e.get("replicate_lower95", []), e.get("replicate_upper95", []),
+            e.get("replicate_resolved", []))]
+        per = "; ".join(bench.describe(v, unit) for v in values)
+        cv = e.get("cv_pct")
+        flag = " DISAGREE" if e.get("disagree") else ""
+        rows.append(f"<tr><td>{escape(str(e.get('run_name', '')))}</td><td>{escape(per)}</td>"
+                    f"<td>{'' if cv is None else f'{cv:.0f} %'}</td>"
+                    f"<td>{escape(bench.describe(iv, unit))}</td>"
+                    f"<td>{float(e.get('i2_pct', 0)):.0f} %, p {float(e.get('q_p', 1)):.3g}"
+                    f"{flag}</td></tr>")
+    return rows
+
+
+def replicate_tables(per_col: list[tuple[Column, list[dict]]]) -> list[str]:
+    """Figures measured in several independent runs: each run's value, the replicate CV and
+    the random-effects combination (DerSimonian-Laird, t with k-1 df)."""
+    out = []
+    for col, entries in per_col:
+        rows = _replicate_rows(entries)
+        if rows:
+            out.append(f'<figure class="chart"><h3>Replicates ({escape(_series_name(col))})</h3>'
+                       f'<table class="plain"><tr><th>figure</th><th>each replicate</th>'
+                       f'<th>replicate CV</th><th>random effects, 95 %</th><th>I², Cochran Q'
+                       f'</th></tr>{"".join(rows)}</table><p>Combined with DerSimonian-Laird '
+                       f'(within-run variance from each run\'s interval, between-run tau²), '
+                       f'interval with Student\'s t on k-1 df; DISAGREE: the replicates differ '
+                       f'beyond their intervals (Q test p &lt; 0.05).</p></figure>')
+    return out
+
+
+def _group(per_col: list[tuple[Column, list[bench.Figure]]],
+           raw: list[tuple[Column, list[dict]]], heading: str, cls: str) -> str:
     if not per_col:
         return ""
-    charts = (overhead_charts(per_col) + accounting_off_tables(per_col)
-              + accounting_off_charts(per_col) + cost_charts(per_col))
+    charts = (overhead_charts(per_col) + replicate_tables(raw) + accounting_off_tables(per_col)
+              + accounting_off_charts(per_col) + curve_charts(raw) + cost_charts(per_col))
     inner = "".join(c.replace('class="chart"', f'class="chart {cls}"') for c in charts if c)
     return f'<h3>{heading}</h3><div class="charts">{inner}</div>'
 
@@ -266,17 +396,20 @@ def _group(per_col: list[tuple[Column, list[bench.Figure]]], heading: str, cls: 
 def benchmarks_section(matrix: Matrix) -> str:
     real: list[tuple[Column, list[bench.Figure]]] = []
     emulated: list[tuple[Column, list[bench.Figure]]] = []
+    raw: dict[bool, list[tuple[Column, list[dict]]]] = {False: [], True: []}
     for col in matrix.columns:
-        figs = bench.figures(matrix.benchmarks.get(col.key, []))
+        entries = matrix.benchmarks.get(col.key, [])
+        figs = bench.figures(entries)
         if figs:
             (emulated if col.emulated else real).append((col, figs))
+            raw[col.emulated].append((col, entries))
     if not real and not emulated:
         return ('<section id="benchmarks"><h2>Benchmarks</h2><p>No benchmark figures in '
                 'these results.</p></section>')
     return ('<section id="benchmarks"><h2>Benchmarks</h2><p>Figures, not pass/fail. A '
-            'difference whose 95 % interval spans zero is drawn hollow and marked n.r. '
-            '(not resolved).</p>'
-            + _group(real, "Host and KVM", "")
-            + _group(emulated, '<span class="emulated-tag">Emulated (TCG)</span>: timings of '
+            'difference whose 95 % interval spans zero is not resolved: drawn as its hollow '
+            'interval and given only as a bound (&lt; x), never as a point value.</p>'
+            + _group(real, raw[False], "Host and KVM", "")
+            + _group(emulated, raw[True], '<span class="emulated-tag">Emulated (TCG)</span>: timings of '
                      'a software CPU, not comparable with host or KVM figures', "emulated")
             + '</section>')

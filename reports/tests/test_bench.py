@@ -53,3 +53,109 @@ class OverheadsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DescribeTest(unittest.TestCase):
+    def test_a_resolved_figure_has_its_value_and_interval(self) -> None:
+        iv = bench.Interval(2.89, 2.24, 3.55, True)
+        self.assertEqual(bench.describe(iv), "+2.89 % [+2.24, +3.55]")
+
+    def test_an_unresolved_figure_has_only_its_bound_rounded_up(self) -> None:
+        iv = bench.Interval(0.30, -0.21, 0.79, False)
+        self.assertEqual(bench.describe(iv), "not resolved, < 0.79 %")
+        self.assertEqual(bench.describe(bench.Interval(-0.91, -1.234, 0.2, False)),
+                         "not resolved, < 1.3 %")
+        self.assertNotIn("0.3", bench.describe(iv))
+
+    def test_new_counter_names_win_over_the_old(self) -> None:
+        e = agg(PAIRED, "overhead", 0.01, overhead_pct=1.0, lower95_pct=0.5, upper95_pct=1.5,
+                ci95_lo_pct=-9.0, ci95_hi_pct=9.0, resolved=1)
+        self.assertEqual(bench.interval_of(e), bench.Interval(1.0, 0.5, 1.5, True))
+        old = agg(PAIRED, "overhead", 0.01, overhead_pct=1.0, ci95_lo_pct=-1.0, ci95_hi_pct=3.0,
+                  resolved=0)
+        self.assertEqual(bench.interval_of(old), bench.Interval(1.0, -1.0, 3.0, False))
+
+
+class CombineTest(unittest.TestCase):
+    def test_equal_intervals_that_agree_combine_like_a_fixed_effect(self) -> None:
+        # Three replicates, each ±1.96 * 0.1 (normal), values 1.0, 1.1, 0.9: Q = 2 = k-1, so
+        # tau² = 0; the mean 1.0 with se 0.1/sqrt(3), t(2) = 4.303.
+        c = bench.combine([1.0, 1.1, 0.9], [0.1, 0.1, 0.1])
+        self.assertAlmostEqual(c.q, 2.0)
+        self.assertAlmostEqual(c.tau2, 0.0)
+        self.assertAlmostEqual(c.i2_pct, 0.0)
+        self.assertAlmostEqual(c.estimate.value, 1.0)
+        self.assertAlmostEqual(c.se, 0.1 / 3 ** 0.5)
+        self.assertAlmostEqual(c.estimate.upper - c.estimate.value, 4.303 * 0.1 / 3 ** 0.5)
+        self.assertAlmostEqual(c.q_p, 0.36787944, places=6)  # chi2(2) sf at 2: exp(-1)
+        self.assertFalse(c.disagree)
+        self.assertAlmostEqual(c.cv_pct, 10.0)
+
+    def test_replicates_beyond_their_intervals_disagree(self) -> None:
+        # 1, 2, 3 each ±0.1: Q = 200, C = 300 - 300²/... = 200, tau² = (200-2)/200 = 0.99;
+        # weights 1/(0.01+0.99) = 1: mean 2, se sqrt(1/3).
+        c = bench.combine([1.0, 2.0, 3.0], [0.1, 0.1, 0.1])
+        self.assertAlmostEqual(c.q, 200.0)
+        self.assertAlmostEqual(c.tau2, 0.99)
+        self.assertAlmostEqual(c.i2_pct, 99.0)
+        self.assertAlmostEqual(c.se, (1 / 3) ** 0.5)
+        self.assertTrue(c.disagree)
+        self.assertFalse(c.estimate.resolved)  # 2 ± 4.303 * 0.577 spans zero
+
+    def test_standard_error_from_a_t_interval(self) -> None:
+        self.assertAlmostEqual(bench.standard_error(1.0, 3.0, 20), 1.0 / 2.093)
+        self.assertAlmostEqual(bench.standard_error(1.0, 3.0, None), 1.0 / 1.96)
+
+    def test_chi_square_tail(self) -> None:
+        for df, x95 in ((1, 3.841), (2, 5.991), (3, 7.815), (4, 9.488), (7, 14.067)):
+            self.assertAlmostEqual(bench.chi2_sf(x95, df), 0.05, places=3)
+
+    def test_figures_take_the_replicates_combination(self) -> None:
+        entries = []
+        for k, pct in ((1, 2.0), (2, 3.0)):
+            entries += [{**agg(PAIRED, "mean", 1000.0 + 10 * k), "replicate": k},
+                        {**agg(PAIRED, "overhead", pct / 100, overhead_pct=pct,
+                               lower95_pct=pct - 0.5, upper95_pct=pct + 0.5, resolved=1),
+                         "replicate": k}]
+        entries.append({**agg(PAIRED, "replicates", 0.025), "of": "overhead", "estimate": 2.5,
+                        "lower95": 1.0, "upper95": 4.0, "resolved": 1})
+        (f,) = bench.figures(entries)
+        self.assertEqual(f.replicates, 2)
+        self.assertAlmostEqual(f.mean_ns, 1015.0)
+        self.assertEqual(f.own_overhead, bench.Interval(2.5, 1.0, 4.0, True))
+
+
+def curve_entries(means: dict[int, float], slope: float, lo: float, hi: float,
+                  **expect: float) -> list[dict]:
+    group = "BM_Curve/curve:siblings/op:mkdir"
+    out = [agg(f"{group}/siblings:{n}", "mean", m) for n, m in means.items()]
+    out += [agg(f"{group}/siblings:{n}", "stddev", 1.0) for n in means]
+    out.append({**agg(f"{group}/slope", "slope", slope), "ns_per_sibling": slope,
+                "lower95_ns": lo, "upper95_ns": hi, "resolved": int(lo > 0 or hi < 0),
+                **expect})
+    return out
+
+
+class CurveTest(unittest.TestCase):
+    def test_flat_curve_whose_slope_spans_zero_is_flat_as_intended(self) -> None:
+        (c,) = bench.curves(curve_entries({1: 100.0, 10: 101.0, 100: 100.5}, 0.001, -0.01, 0.012,
+                                          expect_flat=1))
+        self.assertEqual([p.x for p in c.points], [1.0, 10.0, 100.0])
+        self.assertEqual(c.slope.unit, "ns/sibling")
+        self.assertEqual(c.verdict(), "flat as intended")
+
+    def test_flat_curve_that_grows_is_not_as_intended(self) -> None:
+        (c,) = bench.curves(curve_entries({1: 100.0, 10: 120.0, 100: 300.0}, 2.0, 1.8, 2.2,
+                                          expect_flat=1))
+        self.assertTrue(c.verdict().startswith("NOT as intended"))
+
+    def test_linear_curve(self) -> None:
+        (c,) = bench.curves(curve_entries({1: 10.0, 2: 20.0, 4: 40.0, 8: 80.0}, 10.0, 9.0, 11.0,
+                                          expect_linear=1))
+        self.assertAlmostEqual(c.r2(), 1.0)
+        self.assertEqual(c.verdict(), "linear as intended")
+        # A knee (flat, then steep) is resolved and positive but not a line.
+        (k,) = bench.curves(curve_entries({1: 10.0, 2: 10.0, 4: 10.0, 8: 10.0, 16: 10.0,
+                                           32: 400.0}, 10.0, 2.0, 18.0, expect_linear=1))
+        self.assertIn("R²", k.verdict())
+        self.assertTrue(k.verdict().startswith("NOT"))

@@ -133,12 +133,12 @@ class HtmlStructureTest(unittest.TestCase):
         text = render_report(merge(runs), Catalogue())
         self.assertIn("memcg accounting cost", text)
         self.assertIn("accounting off (cgroup_disable=memory) vs on, side by side", text)
-        # Fixture, populate (x1.08): off 519 ns, on-kernel root 550 ns (+6.0 %), depth 8 571 ns
-        # (+10.0 %).
+        # Fixture, populate (x1.08): off 561 ns, on-kernel root 594 ns (+5.97 %), depth 8 617 ns
+        # (+10.02 %), each with its 95 % interval.
         table = text.split("side by side")[1].split("</table>")[0]
         row = table.split("MemcgFaultAnon/populate/depth:0")[1].split("</tr>")[0]
-        self.assertIn(">+6.0 %<", row)
-        self.assertIn(">+10.0 %<", row)
+        self.assertIn(">+5.97 % [+5.21, +6.74]<", row)
+        self.assertIn(">+10.02 % [+9.25, +10.78]<", row)
 
     def test_errors_and_missing_catalogue_are_shown(self) -> None:
         text = render_report(good_matrix(), Catalogue(), ["x.json: empty file (no JSON at all)"])
