@@ -1,7 +1,7 @@
 """`ckc bench`: run the benchmark binaries and merge their figures into a results file.
 
     ckc bench [--short | --full | --smoke] [--build DIR] [--out DIR] [--results FILE]
-              [--binaries memcg,pieces] [--filter REGEX] [--rounds N]
+              [--binaries memcg,pieces] [--filter REGEX] [--rounds N] [--replicates N]
 
 --short takes seconds (CI), --full minutes (progress on stderr). Each binary writes Google
 Benchmark JSON (kept next to the results file); its entries go into the results file's
@@ -9,6 +9,12 @@ Benchmark JSON (kept next to the results file); its entries go into the results 
 first word of its label), "accel" and "binary". An existing results file (e.g. from `ckc run`)
 gets the entries appended; otherwise the run header comes from a suite binary run with no tests
 (it writes the kernel facts), or from a minimal header when no suite binary is built.
+
+--replicates N runs each binary N times, each a fresh process (and so fresh groups, pages and
+namespaces): every replicate's JSON is kept (<results>.<binary>.r<k>.json), its entries carry
+"replicate": k, and each overhead and slope figure gets a "replicates" entry combining the runs
+(bench/replicates.py). stderr ends with one line per overhead, slope and combined figure; an
+unresolved one gives only its bound ("not resolved, < 0.8 %").
 Bad input: one line on stderr, exit 2.
 """
 from __future__ import annotations
@@ -21,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import replicates  # noqa: E402
 from reports import schema  # noqa: E402
 
 BINARIES = ("memcg", "pieces")
@@ -52,6 +60,8 @@ def parser() -> Parser:
     p.add_argument("--binaries", default=",".join(BINARIES), help="memcg,pieces")
     p.add_argument("--filter", help="regex over benchmark case names")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default: the mode's)")
+    p.add_argument("--replicates", type=int, default=1,
+                   help="independent runs of each binary, combined per figure (default 1)")
     return p
 
 
@@ -172,12 +182,53 @@ def check_args(args: argparse.Namespace) -> list[Path]:
                          f"{','.join(BINARIES)}")
     if args.rounds is not None and args.rounds < 1:
         raise UsageError("--rounds must be at least 1")
+    if args.replicates < 1:
+        raise UsageError("--replicates must be at least 1")
     paths = [args.build / "bench" / f"ckc-bench-{b}" for b in wanted]
     missing = [str(p) for p in paths if not os.access(p, os.X_OK)]
     if missing:
         raise UsageError(f"not built: {', '.join(missing)} (cmake --build {args.build} "
                          "--target ckc-bench)")
     return paths
+
+
+@dataclass
+class Outcome:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def raw_path(results: Path, binary: Path, replicate: int, count: int) -> Path:
+    """Where a binary's Google Benchmark JSON is kept: one file per replicate."""
+    suffix = f".r{replicate}" if count > 1 else ""
+    return results.with_name(f"{results.stem}.{binary.name}{suffix}.json")
+
+
+def run_all(binaries: list[Path], mode: str, args: argparse.Namespace, results: Path,
+            accel: str) -> Outcome:
+    """Every binary, --replicates times (replicate by replicate), and the combined figures."""
+    out = Outcome()
+    per_binary: dict[str, list[list[dict[str, Any]]]] = {}
+    for k in range(1, args.replicates + 1):
+        for binary in binaries:
+            json_path = raw_path(results, binary, k, args.replicates)
+            if args.replicates > 1:
+                print(f"ckc bench: replicate {k}/{args.replicates}", file=sys.stderr, flush=True)
+            rc = run_binary(binary, mode, json_path, args)
+            if rc != 0 or not json_path.exists():
+                out.failed.append(f"{binary.name} (exit {rc})")
+                continue
+            entries, why = entries_of(json_path, binary.name, accel)
+            if args.replicates > 1:
+                entries = [{**e, "replicate": k} for e in entries]
+            out.entries.extend(entries)
+            per_binary.setdefault(binary.name, []).append(entries)
+            if why and f"{binary.name} ({why})" not in out.skipped:
+                out.skipped.append(f"{binary.name} ({why})")
+    for runs in per_binary.values():
+        out.entries.extend(replicates.combined_entries(runs))
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -192,26 +243,19 @@ def main(argv: list[str]) -> int:
         print(f"ckc bench: {err}", file=sys.stderr)
         return 2
     accel = str(doc.get("machine", {}).get("accel", "host"))
-    failed, skipped = [], []
-    for binary in binaries:
-        json_path = results.with_name(f"{results.stem}.{binary.name}.json")
-        rc = run_binary(binary, mode, json_path, args)
-        if rc != 0 or not json_path.exists():
-            failed.append(f"{binary.name} (exit {rc})")
-            continue
-        entries, why = entries_of(json_path, binary.name, accel)
-        doc["benchmarks"].extend(entries)
-        if why:
-            skipped.append(f"{binary.name} ({why})")
+    outcome = run_all(binaries, mode, args, results, accel)
+    doc["benchmarks"].extend(outcome.entries)
     doc["run"]["finished"] = now()
     schema.write_json_atomic(results, doc)
+    for line in replicates.summary(outcome.entries):
+        print(f"ckc bench: {line}", file=sys.stderr)
     flagged = sum(1 for e in doc["benchmarks"] if "cv-exceeded" in str(e.get("label", "")))
     notes = [f"{flagged} with cv-exceeded"] if flagged else []
-    notes += [f"skipped: {', '.join(skipped)}"] if skipped else []
+    notes += [f"skipped: {', '.join(outcome.skipped)}"] if outcome.skipped else []
     print(f"ckc bench: {len(doc['benchmarks'])} entries in {results}"
           f"{''.join('; ' + n for n in notes)}", file=sys.stderr)
-    if failed:
-        print(f"ckc bench: failed: {', '.join(failed)}", file=sys.stderr)
+    if outcome.failed:
+        print(f"ckc bench: failed: {', '.join(outcome.failed)}", file=sys.stderr)
         return 1
     return 0
 
