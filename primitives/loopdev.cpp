@@ -86,7 +86,8 @@ Status LoopDevice::SetScheduler(const std::string& name) {
   }
   CKC_CHECK(WriteFile(file, name));
   // Some kernels accept the write and keep the old scheduler (5.10's loop devices offer only
-  // "[none]" and take "bfq" silently): the choice is what reads back.
+  // "[none]" and take "bfq" silently): the choice is what reads back. (EINVAL with a detail;
+  // a scheduler the kernel does not know is EINVAL from the write, without one.)
   CKC_TRY(now, ReadFile(file));
   while (!now.empty() && now.back() == '\n') now.pop_back();
   if (now.find("[" + name + "]") == std::string::npos) {

@@ -4,10 +4,15 @@ The mirror is never named in code: it is read from the sources this machine alre
 (deb822 `*.sources` and one-line `*.list`), and a private apt configuration (own state, cache
 and source list under the ckc cache) points apt at it for the suites the kernel matrix needs.
 Nothing is written to the system's apt setup.
+
+Suites that are not of default priority (backports and experimental carry NotAutomatic in their
+Release files) need no pin: every lookup names its suite (`apt-cache show pkg/suite`,
+`apt-get download pkg/suite`), which selects that suite's version whatever its priority.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -208,6 +213,14 @@ class PrivateApt:
             raise AptError(f"{package}/{suite}: not found")
         return stanzas[0]
 
+    def index(self, suite: str) -> list[dict[str, str]]:
+        """Every stanza of the suite's Packages index (main, amd64) as `update` fetched it."""
+        lists = self.root / "state/lists"
+        files = sorted(lists.glob(f"*_dists_{suite}_main_binary-amd64_Packages"))
+        if not files:
+            raise AptError(f"no Packages index for {suite} (was apt-get update run?)")
+        return [s for f in files for s in _stanzas(f.read_text(errors="replace"))]
+
     def download(self, packages: list[str], dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
         self.run(["apt-get", "-q", "download", *packages], cwd=dest)
@@ -221,3 +234,56 @@ def parse_depends(field_text: str) -> list[str]:
         if first:
             names.append(first.split()[0].split(":")[0])
     return names
+
+
+
+def compare_versions(a: str, b: str) -> int:
+    """-1, 0 or 1 as Debian version `a` sorts before, with or after `b` (deb-version(7):
+    epoch, then upstream version, then revision; `~` sorts before everything, even the end,
+    so 7.3~rc7 < 7.3)."""
+    for part_a, part_b in zip(_version_parts(a), _version_parts(b)):
+        if (order := _compare_part(part_a, part_b)) != 0:
+            return order
+    return 0
+
+
+version_key = functools.cmp_to_key(compare_versions)
+
+
+def _version_parts(version: str) -> tuple[str, str, str]:
+    epoch, _, rest = version.partition(":") if ":" in version else ("0", "", version)
+    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "0")
+    return epoch, upstream, revision
+
+
+def _order(char: str) -> int:
+    """Sort weight of a non-digit: `~` first, then the end of the string, then letters, then
+    everything else."""
+    if char == "~":
+        return -1
+    return ord(char) if char.isalpha() else ord(char) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    """deb-version's comparison of one part: alternating non-digit and digit runs."""
+    while a or b:
+        text_a, a = _split_run(a, digits=False)
+        text_b, b = _split_run(b, digits=False)
+        for i in range(max(len(text_a), len(text_b))):
+            ca = _order(text_a[i]) if i < len(text_a) else 0
+            cb = _order(text_b[i]) if i < len(text_b) else 0
+            if ca != cb:
+                return -1 if ca < cb else 1
+        num_a, a = _split_run(a, digits=True)
+        num_b, b = _split_run(b, digits=True)
+        if int(num_a or 0) != int(num_b or 0):
+            return -1 if int(num_a or 0) < int(num_b or 0) else 1
+    return 0
+
+
+def _split_run(text: str, digits: bool) -> tuple[str, str]:
+    """(the leading run of digits, or of non-digits, the rest)."""
+    end = 0
+    while end < len(text) and text[end].isdigit() == digits:
+        end += 1
+    return text[:end], text[end:]

@@ -23,7 +23,9 @@ from reports import schema
 from vm import accel, aptsrc, initramfs, kernels, qemu, runner
 
 REPO = Path(__file__).resolve().parent.parent
-HOST_ONLY = ("ckc-guard",)  # compares the host before/after a run: nothing to do in a VM
+# The host guard: in every VM its snapshot runs before the suites and its comparison after them
+# (initramfs.GUARD_STEPS).
+GUARD = "ckc-guard"
 
 
 class UsageError(Exception):
@@ -52,7 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="more arguments for every benchmark binary, e.g. '--rounds=10 "
                    "--filter=loop:populate'")
     p.add_argument("--memory", type=int, default=1024, help="MiB per VM")
-    p.add_argument("--cpus", type=int, default=1, help="vCPUs per VM")
+    p.add_argument("--cpus", type=int, default=2, help="vCPUs per VM")
     p.add_argument("--refresh", action="store_true", help="re-resolve kernels through apt")
     p.add_argument("--accel", metavar="|".join(accel.ACCELS),
                    help=f"accelerator (default: ${accel.ENV}, else auto: KVM if a probe guest "
@@ -151,10 +153,12 @@ def find_payload(args: argparse.Namespace) -> initramfs.Payload:
                                                           "ckc-bench-").items()
                    if not n.endswith("-test")}  # the bench harness's own unit tests
     helpers = [p for name, p in discover(build, "suites/ckc-*", "").items()
-               if not name.startswith("ckc-suite-") and name not in HOST_ONLY]
+               if not name.startswith("ckc-suite-") and name != GUARD]
+    guard = build / "suites" / GUARD
     return initramfs.Payload(suites=suites, benches=benches, helpers=helpers,
                              bench_args=[f"--{args.bench}", *args.bench_args.split()]
-                             if args.bench else [])
+                             if args.bench else [],
+                             guard=guard if os.access(guard, os.X_OK) else None)
 
 
 def ensure_tools() -> str:
@@ -164,19 +168,39 @@ def ensure_tools() -> str:
         missing.append("busybox-static")
     if shutil.which("depmod") is None and not Path("/usr/sbin/depmod").exists():
         missing.append("kmod")
+    can_install = os.geteuid() == 0 and shutil.which("apt-get") is not None
     if missing:
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        if not can_install:
             raise UsageError(f"{qemu.QEMU_BINARY} or helpers missing ({', '.join(missing)}) and "
                              "no way to install them (need root and apt-get)")
-        print(f"ckc vm: installing {' '.join(missing)}", file=sys.stderr)
-        proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                               *missing], stdout=sys.stderr)
-        if proc.returncode != 0:
+        if not apt_install(missing):
             raise UsageError(f"could not install {' '.join(missing)} with apt-get")
+    ensure_guest_tools(can_install)
     found = qemu.find_qemu()
     if found is None:
         raise UsageError(f"{qemu.QEMU_BINARY} not found")
     return found
+
+
+def ensure_guest_tools(can_install: bool) -> None:
+    """The programs the guests get from the host (initramfs.GUEST_TOOLS), installed when we
+    can. They are optional: a guest without one skips the rows that need it, so a missing one
+    is a line on stderr, not an error."""
+    _, lacking = initramfs.find_tools()
+    packages = [initramfs.GUEST_TOOLS[t] for t in lacking]
+    if lacking and can_install:
+        apt_install(packages)
+        _, lacking = initramfs.find_tools()
+    if lacking:
+        print(f"ckc vm: not on this host, so not in the guests: {', '.join(lacking)} "
+              f"(apt-get install {' '.join(packages)}); rows that run them skip", file=sys.stderr)
+
+
+def apt_install(packages: list[str]) -> bool:
+    print(f"ckc vm: installing {' '.join(packages)}", file=sys.stderr)
+    proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                           *packages], stdout=sys.stderr)
+    return proc.returncode == 0
 
 
 def show_list() -> int:
@@ -202,6 +226,8 @@ def make_config(args: argparse.Namespace) -> runner.RunConfig:
         raise UsageError("--jobs must be ≥ 1 and --timeout ≥ 10 seconds")
     payload = find_payload(args)
     qemu_path = ensure_tools()
+    # Looked for once ensure_tools may have installed them.
+    payload = dataclasses.replace(payload, tools=initramfs.find_tools()[0])
     choice = choose_accel(asked, qemu_path)
     say = lambda msg: print(f"ckc vm: {msg}", file=sys.stderr, flush=True)
     needed = {job.kernel for job in planned}

@@ -163,6 +163,8 @@ def _kernel_from_json(data: dict[str, str]) -> Kernel:
 
 
 def make_private_apt(entries: list[MatrixEntry], root: Path | None = None) -> aptsrc.PrivateApt:
+    """A private apt that knows the suites of `entries` (only those: an index is fetched for
+    every suite, and experimental's is not needed by the default matrix)."""
     uri, keyring = aptsrc.debian_mirror(aptsrc.read_system_sources())
     suites = sorted({e.suite for e in entries})
     return aptsrc.PrivateApt(root=(root or cache_root()) / "apt", uri=uri, suites=suites,
@@ -170,22 +172,50 @@ def make_private_apt(entries: list[MatrixEntry], root: Path | None = None) -> ap
 
 
 def resolve_packages(apt: aptsrc.PrivateApt, entry: MatrixEntry) -> tuple[str, str, list[str]]:
-    """(image package, version, every package to fetch) for the metapackage of `entry`.
+    """(image package, version, every package to fetch) for the metapackage of `entry`, or for
+    the suite's newest versioned image where the suite has no metapackage.
 
     The metapackage depends on one versioned linux-image-<abi>; newer suites split that into
     linux-binary-<abi> (vmlinuz), linux-modules-<abi> and linux-base-<abi> (config), which are
     taken too: every linux-* dependency carrying the same <abi> suffix."""
-    meta = apt.show(entry.metapackage, entry.suite)
+    image = _image_of_metapackage(apt, entry) or newest_image(apt.index(entry.suite), entry)
+    info = apt.show(image, entry.suite)
+    abi = image.removeprefix("linux-image-").removesuffix("-unsigned")
+    parts = [d for d in aptsrc.parse_depends(info.get("depends", ""))
+             if d.startswith("linux-") and d.endswith("-" + abi)]
+    return image, info["version"], [image, *parts]
+
+
+def _image_of_metapackage(apt: aptsrc.PrivateApt, entry: MatrixEntry) -> str:
+    """The versioned image the metapackage points at; "" when the suite has no metapackage
+    (experimental may carry only the versioned image of its release candidate)."""
+    try:
+        meta = apt.show(entry.metapackage, entry.suite)
+    except aptsrc.AptError:
+        return ""
     images = [d for d in aptsrc.parse_depends(meta.get("depends", ""))
               if d.startswith("linux-image-") and d != entry.metapackage]
     if not images:
         raise aptsrc.AptError(f"{entry.metapackage}/{entry.suite}: no linux-image dependency")
-    image = images[0]
-    info = apt.show(image, entry.suite)
-    abi = image.removeprefix("linux-image-")
-    parts = [d for d in aptsrc.parse_depends(info.get("depends", ""))
-             if d.startswith("linux-") and d.endswith("-" + abi)]
-    return image, info["version"], [image, *parts]
+    return images[0]
+
+
+def newest_image(index: list[dict[str, str]], entry: MatrixEntry) -> str:
+    """The newest linux-image-<abi>-<flavour> (signed, else -unsigned) of a suite's Packages
+    index, the flavour being the metapackage's (cloud-amd64); AptError when there is none."""
+    flavour = entry.metapackage.removeprefix("linux-image-")
+    candidates = []
+    for stanza in index:
+        name = stanza.get("package", "")
+        abi = name.removeprefix("linux-image-").removesuffix("-unsigned")
+        if name.startswith("linux-image-") and name != entry.metapackage \
+                and abi.endswith("-" + flavour) and abi != flavour:
+            candidates.append((aptsrc.version_key(stanza.get("version", "0")),
+                               not name.endswith("-unsigned"), name))
+    if not candidates:
+        raise aptsrc.AptError(f"{entry.name}: {entry.suite} has no kernel today (neither "
+                              f"{entry.metapackage} nor a linux-image-<version>-{flavour})")
+    return max(candidates)[2]
 
 
 def fetch(entry: MatrixEntry, apt: aptsrc.PrivateApt, root: Path | None = None,
@@ -255,7 +285,8 @@ def resolve(specs: list[str], entries: list[MatrixEntry], refresh: bool = False,
         assert entry is not None
         kernel = None if refresh else cached_kernel(entry)
         if kernel is None:
-            apt = apt or make_private_apt(entries)
+            named = [e for s in specs if (e := find_entry(entries, s)) is not None]
+            apt = apt or make_private_apt(named)
             kernel = fetch(entry, apt, log=log)
         kernels.append(kernel)
     return kernels

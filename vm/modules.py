@@ -74,6 +74,15 @@ def resolve_order(wanted: list[str], deps: dict[str, list[str]]) -> tuple[list[M
     return order, missing
 
 
+def builtin_names(modules_dir: Path) -> set[str]:
+    """Names of the modules built into the kernel (modules.builtin, shipped in the package);
+    empty when the file is not there."""
+    path = modules_dir / "modules.builtin"
+    if not path.is_file():
+        return set()
+    return {module_name(line.strip()) for line in path.read_text().splitlines() if line.strip()}
+
+
 def modules_dep_text(modules_dir: Path, cache_file: Path | None = None) -> str:
     """modules.dep of a modules dir: its own file, a cached one, or generated with depmod -n
     (Debian packages ship no modules.dep: the postinst makes it)."""

@@ -23,7 +23,7 @@ class VmConfig:
     mode: str
     accel: str = "tcg"
     memory_mib: int = 1024
-    cpus: int = 1
+    cpus: int = 2
     suite_timeout: int = 600
     append: list[str] = field(default_factory=list)
 

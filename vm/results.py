@@ -19,6 +19,7 @@ SCHEMA = schema.SCHEMA_VERSION
 TAIL_LINES = 40
 TAIL_CHARS = 4000
 RUNNING = -1  # exit status of a file sent while its binary was still running
+GUARD_SUITE = "guard"  # the suite the host guard's results name (suites/guard)
 
 
 @dataclass
@@ -120,8 +121,10 @@ def missing_entry(test: str, suite: str, outcome: str, details: str) -> dict[str
 
 
 def suite_results(suite: str, listed: list[str], shipped: Shipped | None,
-                  vm: VmOutcome) -> list[dict[str, Any]]:
-    """Results of one suite in one VM, with every listed test present."""
+                  vm: VmOutcome, label: str = "") -> list[dict[str, Any]]:
+    """Results of one suite in one VM, with every listed test present. `suite` is the name its
+    file was shipped under; `label` the suite the results name, where it differs (the guard's
+    two steps ship as guard-snapshot and guard-unchanged, their results say guard)."""
     got: list[dict[str, Any]] = []
     if shipped is not None and shipped.doc is not None:
         got = [dict(r) for r in shipped.doc.get("results", [])]
@@ -139,9 +142,9 @@ def suite_results(suite: str, listed: list[str], shipped: Shipped | None,
     reported = {r.get("test") for r in got}
     for test in listed:
         if test not in reported:
-            got.append(missing_entry(test, suite, lost, why))
+            got.append(missing_entry(test, label or suite, lost, why))
     if not listed and not got:
-        got.append(missing_entry(suite, suite, "crash", why))
+        got.append(missing_entry(suite, label or suite, "crash", why))
     return got
 
 
@@ -181,6 +184,15 @@ class VmIdentity:
     append: str
     suites: dict[str, list[str]]  # suite name → tests it lists
     accel_reason: str = ""        # why not KVM: the probe's answer or the runner's fallback
+    # The host guard's steps in the order they ran (shipped name → its test): the first before
+    # the suites, the rest after; their results are self-tests (id ""), facts of the column.
+    guard: dict[str, str] = field(default_factory=dict)
+
+    def binaries(self) -> list[tuple[str, list[str], str]]:
+        """(shipped name, tests it lists, suite its results name) in the order they ran."""
+        steps = [(name, [test], GUARD_SUITE) for name, test in self.guard.items()]
+        suites = [(name, listed, name) for name, listed in self.suites.items()]
+        return steps[:1] + suites + steps[1:]
 
 
 def skeleton(ident: VmIdentity) -> dict[str, Any]:
@@ -206,8 +218,8 @@ def run_document(ident: VmIdentity, stream: SerialStream, vm: VmOutcome,
     doc = json.loads(json.dumps(suite_docs[0])) if suite_docs else skeleton(ident)
     doc["schema"] = SCHEMA
     results: list[dict[str, Any]] = []
-    for suite, listed in ident.suites.items():
-        results += suite_results(suite, listed, stream.files.get(suite), vm)
+    for name, listed, label in ident.binaries():
+        results += suite_results(name, listed, stream.files.get(name), vm, label)
     doc["results"] = results
     doc.setdefault("run", {})["suites"] = list(ident.suites)
     doc["benchmarks"] = _benchmarks(stream, ident.accel)

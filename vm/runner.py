@@ -55,7 +55,7 @@ class RunConfig:
     accel: str = "tcg"
     accel_reason: str = ""    # why not KVM (the probe's answer), recorded in every VM's results
     memory_mib: int = 1024
-    cpus: int = 1
+    cpus: int = 2             # cpuset rows pin to a second CPU
     qemu: str = qemu.QEMU_BINARY
     planned: tuple[Planned, ...] | None = None  # the jobs to run; None: every kernel × mode
 
@@ -324,7 +324,8 @@ def run_vm(cfg: RunConfig, job: VmJob, tests: dict[str, list[str]], progress: Pr
     ident = results.VmIdentity(
         kernel=job.kernel.name, release=job.kernel.release, mode=job.mode, accel=vcfg.accel,
         cmdline=" ".join(qemu.kernel_cmdline(vcfg)), append=" ".join(cfg.append), suites=tests,
-        accel_reason=fallback.current()[1] if vcfg.accel == "tcg" else "")
+        accel_reason=fallback.current()[1] if vcfg.accel == "tcg" else "",
+        guard=dict(initramfs.GUARD_STEPS) if cfg.payload.guard else {})
     timings = vm_timings(attempt)
     if lost:
         timings["retry_lost_s"] = lost
@@ -354,7 +355,9 @@ def build_images(cfg: RunConfig, workdir: Path, log: Log) -> dict[str, Path]:
         log(f"{kernel.name} ({kernel.release}): initramfs {report.size // 1024} KiB, "
             f"{len(report.modules)} modules"
             + (f", not available: {' '.join(report.missing_modules)}"
-               if report.missing_modules else ""))
+               if report.missing_modules else "")
+            + (f", built in: {' '.join(report.builtin_modules)}"
+               if report.builtin_modules else ""))
         images[kernel.name] = path
     return images
 

@@ -2,7 +2,8 @@
 # ckc guest init (busybox sh). Runs as PID 1 from the initramfs that vm/initramfs.py builds:
 # mounts the pseudo file systems, loads the modules listed in /ckc/modules.list (dependencies
 # first, uncompressed), mounts the cgroup mode named by ckc.mode= on the kernel command line,
-# sets up zram swap and loop devices, runs every suite in /ckc/suites.list within the time
+# sets up zram swap (with zswap in front unless ckc.zswap=off) and loop devices, runs the host
+# guard's snapshot, every suite in /ckc/suites.list and the guard's comparison within the time
 # budget ckc.timeout= (shared: each binary gets what the earlier ones left) and
 # sends each results file to the host over the second serial port (/dev/ttyS1), framed as
 #   CKC-FILE <name> <exit status, -1 while still running> <timed out 0|1>
@@ -14,6 +15,9 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib
 export HOME=/root
 export GTEST_COLOR=no
+# This machine lives for one run: rows that would have to change a host's kernel state to see
+# their behaviour (loading an AppArmor profile) may do so here.
+export CKC_DISPOSABLE_MACHINE=1
 
 say() { echo "ckc-init: $*"; }
 
@@ -27,7 +31,11 @@ mount_pseudo() {
 	mount -t mqueue mqueue /dev/mqueue 2>/dev/null
 	mount -t tmpfs -o mode=1777 tmp /tmp
 	mount -t tmpfs -o mode=755 run /run
-	mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+	# apparmor_parser loads profiles through securityfs, and lsm rows read .../security/lsm.
+	if ! grep -q " /sys/kernel/security " /proc/mounts; then
+		mount -t securityfs securityfs /sys/kernel/security 2>/dev/null ||
+			say "securityfs not mountable"
+	fi
 	mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 	ln -sf /proc/self/fd /dev/fd
@@ -36,12 +44,14 @@ mount_pseudo() {
 }
 
 read_cmdline() {
-	MODE=v2 ACCEL=tcg SUITE_TIMEOUT=600
+	MODE=v2 ACCEL=tcg SUITE_TIMEOUT=600 ZSWAP=on CHAOS=0
 	for word in $(cat /proc/cmdline); do
 		case "$word" in
 		ckc.mode=*) MODE=${word#ckc.mode=} ;;
 		ckc.accel=*) ACCEL=${word#ckc.accel=} ;;
 		ckc.timeout=*) SUITE_TIMEOUT=${word#ckc.timeout=} ;;
+		ckc.zswap=*) ZSWAP=${word#ckc.zswap=} ;;
+		ckc.chaos=*) CHAOS=${word#ckc.chaos=} ;;
 		esac
 	done
 }
@@ -100,6 +110,7 @@ setup_swap_and_loop() {
 	else
 		say "no zram device"
 	fi
+	setup_zswap
 	for i in 0 1 2 3 4 5 6 7; do
 		[ -e "/dev/loop$i" ] || mknod "/dev/loop$i" b 7 "$i" 2>/dev/null
 	done
@@ -107,6 +118,22 @@ setup_swap_and_loop() {
 	if [ -w /proc/sys/vm/nr_hugepages ]; then
 		echo 8 > /proc/sys/vm/nr_hugepages || say "reserving huge pages failed"
 	fi
+}
+
+setup_zswap() {
+	# zswap (memory.zswap.* rows) compresses pages on their way to the zram swap; switched on
+	# in this guest only, unless ckc.zswap=off. Kernels without CONFIG_ZSWAP have no knob.
+	knob=/sys/module/zswap/parameters/enabled
+	[ -e "$knob" ] || { say "zswap: not in this kernel"; return 0; }
+	if [ "$ZSWAP" != off ]; then
+		echo Y > "$knob" 2>/dev/null || say "zswap: enabling failed"
+	fi
+	state="enabled=$(cat "$knob")"
+	for param in compressor zpool max_pool_percent; do
+		file=/sys/module/zswap/parameters/$param
+		[ -r "$file" ] && state="$state $param=$(cat "$file")"
+	done
+	say "zswap: $state"
 }
 
 ship() { # name status timed_out file
@@ -180,6 +207,98 @@ leave_rootfs() {
 	exec switch_root /newroot /init
 }
 
+# --- ckc.chaos=N: the guard proven inside the guest (vm/tests/boot_chaos.py) ---------------
+# Before the suites: a picture of the guest made with busybox alone (independent of ckc-guard),
+# one clean run of the cgroups suite on rows that freeze groups and attach loop devices, then N
+# runs of it SIGKILLed as a process group (the first aimed at a frozen group, then at an
+# attached loop device, the rest at random moments). The suites then run as always (the clean
+# run after the kills, whose start-up sweeps clean up), and after the guard's comparison a second
+# picture: "ckc-chaos: picture unchanged" or the lines that differ.
+CHAOS_FILTER="Freezer.SigkillFrozen:Freezer.FreezeThaw:Io.Weight:Io.Accounting"
+CHAOS_SYSCTLS="kernel/pid_max kernel/threads-max vm/overcommit_memory vm/swappiness
+vm/nr_hugepages vm/max_map_count net/ipv4/ip_forward net/ipv4/ip_unprivileged_port_start
+net/ipv4/ping_group_range user/max_user_namespaces user/max_net_namespaces
+user/max_mnt_namespaces user/max_pid_namespaces"
+
+picture() {
+	cat /proc/swaps
+	for b in /sys/block/*; do
+		echo "block ${b##*/} $(cat "$b/loop/backing_file" 2>/dev/null) $(cat "$b/queue/scheduler" 2>/dev/null)"
+	done
+	find /sys/fs/cgroup -type d -name 'ckc-*' 2>/dev/null | sort
+	for f in /sys/fs/cgroup/cgroup.subtree_control /sys/fs/cgroup/unified/cgroup.subtree_control; do
+		[ -r "$f" ] && echo "$f $(cat "$f")"
+	done
+	sed 's/^[0-9]* [0-9]* //' /proc/self/mountinfo | sort
+	ip -d link | grep -v '^ *link/'
+	ip addr | grep -v valid_lft
+	ip route
+	for s in $CHAOS_SYSCTLS; do echo "$s $(cat "/proc/sys/$s" 2>/dev/null)"; done
+	for f in /run/ckc/* /tmp/ckc.0/*; do
+		[ -e "$f" ] && [ "$f" != /run/ckc/sweep.log ] && echo "left $f"
+	done
+}
+
+chaos_state() { # which of frozen / loop a run has on right now
+	find /sys/fs/cgroup -path '*ckc-*' \( -name freezer.state -o -name cgroup.freeze \) \
+		-exec grep -lE '^(FROZEN|1)' {} \; 2>/dev/null | grep -q . && echo frozen
+	grep -qs ckc /sys/block/loop*/loop/backing_file && echo loop
+}
+
+chaos() { # kills
+	bin=$(awk '$1 == "cgroups" { print $2 }' /ckc/suites.list)
+	[ -x "$bin" ] || { say "chaos: no cgroups suite"; return; }
+	picture > /run/chaos-before
+	start=$(date +%s)
+	(cd /tmp && "$bin" --gtest_filter="$CHAOS_FILTER" > /tmp/chaos-clean.log 2>&1)
+	rc=$?
+	span=$(($(date +%s) - start + 1))
+	say "chaos: clean run exit $rc, ${span} s"
+	i=0
+	while [ "$i" -lt "$1" ]; do
+		i=$((i + 1))
+		case $i in 1) aim=frozen ;; 2) aim=loop ;; *) aim=random ;; esac
+		(cd /tmp && exec setsid "$bin" --gtest_filter="$CHAOS_FILTER" > /tmp/chaos-$i.log 2>&1) &
+		pid=$!
+		# polls of 0.1 s: aimed kills wait up to 1.5 spans for their state, random ones a random
+		# share of a clean run's span
+		polls=$((span * 15))
+		# shellcheck disable=SC3028 # busybox ash has $RANDOM
+		[ "$aim" = random ] && polls=$((RANDOM % (span * 10 + 1)))
+		on=""
+		while [ "$polls" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+			on=$(chaos_state | sort -u | tr '\n' ' ')
+			case " $on" in *" $aim "*) break ;; esac
+			sleep 0.1
+			polls=$((polls - 1))
+		done
+		on=$(chaos_state | sort -u | tr '\n' ' ')
+		if kill -0 "$pid" 2>/dev/null; then
+			# setsid made the suite the leader of its own process group (field 5: pgrp); the
+			# group is killed only when it is the suite's own, never init's
+			if [ "$(cut -d' ' -f5 "/proc/$pid/stat" 2>/dev/null)" = "$pid" ]; then
+				kill -9 -- "-$pid"
+			else
+				kill -9 "$pid"
+			fi
+			say "chaos: kill $i aimed at $aim, on: ${on:-nothing yet}"
+		else
+			say "chaos: kill $i aimed at $aim: the run had ended by itself"
+		fi
+		wait "$pid" 2>/dev/null
+	done
+}
+
+chaos_verdict() {
+	picture > /run/chaos-after
+	if cmp -s /run/chaos-before /run/chaos-after; then
+		say "chaos: picture unchanged"
+	else
+		say "chaos: picture changed:"
+		diff /run/chaos-before /run/chaos-after | sed 's/^/ckc-chaos-diff: /'
+	fi
+}
+
 main() {
 	leave_rootfs
 	mount_pseudo
@@ -190,8 +309,15 @@ main() {
 	setup_swap_and_loop
 	mkdir -p /tmp/ckc-results
 	DEADLINE=$(($(date +%s) + SUITE_TIMEOUT))
+	# The host guard (HostGuard.Snapshot, then HostGuard.Unchanged after the last binary): a
+	# suite that leaves a mount, a link or a cgroup behind in the guest fails it.
+	export CKC_GUARD_FILE=/run/ckc-guard.json
+	run_list /ckc/guard-before.list suite
+	[ "$CHAOS" -gt 0 ] && chaos "$CHAOS"
 	run_list /ckc/suites.list suite
 	run_list /ckc/bench.list bench
+	run_list /ckc/guard-after.list suite
+	[ "$CHAOS" -gt 0 ] && chaos_verdict
 	echo "CKC-DONE" > /dev/ttyS1
 	say "done"
 	sync

@@ -1,5 +1,6 @@
 """Real boots: two Debian kernels, each in cgroup v1 and v2; results come back with the kernel's
-release and the cgroup mode the guest's init mounted, every listed test present."""
+release and the cgroup mode the guest's init mounted, every listed test present, and the host
+guard's snapshot and comparison around them."""
 
 import json
 import tempfile
@@ -12,7 +13,7 @@ from vm.tests import bootutil
 
 class BootModes(unittest.TestCase):
     def test_v1_and_v2_results_come_back(self):
-        payload = bootutil.payload_or_skip()
+        payload = bootutil.payload_or_skip(guard=True)
         chosen = bootutil.kernels_or_skip(bootutil.BOOT_KERNELS)
         listed = runner.list_tests(payload.suites["namespaces"])
         self.assertTrue(listed, "the suite lists no tests")
@@ -37,6 +38,12 @@ class BootModes(unittest.TestCase):
                     self.assertIn(f"ckc.mode={mode}", run["kernel"]["cmdline"])
                     self.assertEqual({r["test"] for r in run["results"]} & set(listed),
                                      set(listed))
+                    if payload.guard:  # the guard's steps bracket the suite, both passing
+                        guard = [(r["test"], r["outcome"]) for r in run["results"]
+                                 if r["suite"] == "guard"]
+                        self.assertEqual(guard, [("HostGuard.Snapshot", "pass"),
+                                                 ("HostGuard.Unchanged", "pass")],
+                                         run["vm"].get("console_tail"))
                     self.assertTrue((out / f"{name}-{mode}.console.log").is_file())
 
 

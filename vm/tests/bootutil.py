@@ -20,14 +20,19 @@ def build_dir() -> Path:
     return Path(os.environ.get("CKC_BUILD_DIR") or REPO / "build")
 
 
-def payload_or_skip(suites: tuple[str, ...] = ("namespaces",)) -> initramfs.Payload:
+def payload_or_skip(suites: tuple[str, ...] = ("namespaces",),
+                    guard: bool = False) -> initramfs.Payload:
+    """The suites asked for (skips the test where one is not built), with the host guard's two
+    steps around them when `guard` is asked for and the guard is built."""
     found = {}
     for name in suites:
         path = build_dir() / "suites" / f"ckc-suite-{name}"
         if not path.is_file():
             raise unittest.SkipTest(f"{path} not built (set CKC_BUILD_DIR)")
         found[name] = path
-    return initramfs.Payload(suites=found)
+    guard_binary = build_dir() / "suites" / "ckc-guard"
+    return initramfs.Payload(suites=found,
+                             guard=guard_binary if guard and guard_binary.is_file() else None)
 
 
 def kernels_or_skip(names: list[str]) -> list[kernels.Kernel]:

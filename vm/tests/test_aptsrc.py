@@ -1,5 +1,6 @@
 """The apt sources reader and the private apt configuration, against fixture files."""
 
+import tempfile
 import unittest
 from pathlib import Path
 
@@ -73,6 +74,36 @@ class PrivateConfig(unittest.TestCase):
         deps = aptsrc.parse_depends("dracut | initramfs-tools (>= 0.120), linux-binary-7.2 "
                                     "(= 7.2-1),\n linux-modules-7.2 (= 7.2-1)")
         self.assertEqual(deps, ["dracut", "linux-binary-7.2", "linux-modules-7.2"])
+
+
+class Versions(unittest.TestCase):
+    def test_debian_ordering(self):
+        ordered = ["6.19.9-1", "6.19.10-1", "7.3~rc6-1~exp1", "7.3~rc7-1~exp1",
+                   "7.3.4-1~bpo13+1", "7.3.4-1", "7.3.4-1+b1", "1:6.1-1"]
+        for a, b in zip(ordered, ordered[1:]):
+            with self.subTest(a=a, b=b):
+                self.assertEqual(aptsrc.compare_versions(a, b), -1)
+                self.assertEqual(aptsrc.compare_versions(b, a), 1)
+        self.assertEqual(aptsrc.compare_versions("7.3.4-1", "7.3.4-1"), 0)
+        self.assertEqual(sorted(reversed(ordered), key=aptsrc.version_key), ordered)
+
+
+class Index(unittest.TestCase):
+    def test_suite_index_is_read_from_the_private_lists(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            apt = aptsrc.PrivateApt(root=Path(tmp), uri="http://mirror.invalid/debian",
+                                    suites=["experimental"])
+            lists = Path(tmp) / "state/lists"
+            lists.mkdir(parents=True)
+            (lists / "mirror.invalid_debian_dists_experimental_main_binary-amd64_Packages"
+             ).write_text((FIXTURES / "packages/experimental").read_text())
+            (lists / "mirror.invalid_debian_dists_sid_main_binary-amd64_Packages"
+             ).write_text("Package: other\nVersion: 1\n")
+            names = [s["package"] for s in apt.index("experimental")]
+            self.assertIn("linux-image-7.3-cloud-amd64", names)
+            self.assertNotIn("other", names)
+            with self.assertRaisesRegex(aptsrc.AptError, "no Packages index for bookworm"):
+                apt.index("bookworm")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
-from vm import kernels
+from vm import aptsrc, kernels
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def bzimage(release: str) -> bytes:
@@ -112,6 +115,106 @@ class Resolve(unittest.TestCase):
         self.assertEqual(packages, [image, "linux-base-7.2.13+deb14-cloud-amd64",
                                     "linux-binary-7.2.13+deb14-cloud-amd64",
                                     "linux-modules-7.2.13+deb14-cloud-amd64"])
+
+
+class FixtureApt:
+    """apt answers from fixture Packages indexes (fixtures/packages/<suite>: the kernel
+    packages of each suite as the archive had them), or from stanzas given."""
+
+    def __init__(self, indexes=None):
+        self.indexes = indexes or {}
+
+    def index(self, suite):
+        if suite not in self.indexes:
+            path = FIXTURES / "packages" / suite
+            self.indexes[suite] = aptsrc._stanzas(path.read_text()) if path.is_file() else []
+        return self.indexes[suite]
+
+    def show(self, package, suite):
+        for stanza in self.index(suite):
+            if stanza["package"] == package:
+                return stanza
+        raise aptsrc.AptError(f"{package}/{suite}: not found")
+
+
+class MatrixEntries(unittest.TestCase):
+    def setUp(self):
+        self.entries, self.default, _ = kernels.load_matrix()
+
+    def test_every_entry_resolves_from_its_suite_index(self):
+        for entry in self.entries:
+            with self.subTest(kernel=entry.name):
+                image, version, packages = kernels.resolve_packages(FixtureApt(), entry)
+                self.assertRegex(image, r"^linux-image-[0-9].*-cloud-amd64$")
+                self.assertTrue(version)
+                self.assertEqual(packages[0], image)
+
+    def test_newer_kernels_are_known_but_not_default(self):
+        self.assertEqual(kernels.find_entry(self.entries, "bpo").suite, "trixie-backports")
+        self.assertEqual(kernels.find_entry(self.entries, "rc").suite, "experimental")
+        self.assertNotIn("trixie-backports", self.default)
+        self.assertNotIn("experimental", self.default)
+
+    def test_backports_and_experimental_resolve_to_their_own_versions(self):
+        bpo = kernels.find_entry(self.entries, "trixie-backports")
+        image, version, _ = kernels.resolve_packages(FixtureApt(), bpo)
+        self.assertEqual((image, version), ("linux-image-7.3.4+deb13-cloud-amd64",
+                                            "7.3.4-1~bpo13+1"))
+        rc = kernels.find_entry(self.entries, "experimental")
+        image, version, packages = kernels.resolve_packages(FixtureApt(), rc)
+        self.assertEqual((image, version), ("linux-image-7.3-cloud-amd64", "7.3~rc7-1~exp1"))
+        self.assertIn("linux-modules-7.3-cloud-amd64", packages)
+
+
+def stanza(package, version, depends=""):
+    return {"package": package, "version": version, "depends": depends}
+
+
+class NoMetapackage(unittest.TestCase):
+    ENTRY = kernels.MatrixEntry("experimental", "experimental", "linux-image-cloud-amd64")
+
+    def test_newest_versioned_image_is_taken(self):
+        apt = FixtureApt({"experimental": [
+            stanza("linux-image-6.19.9-cloud-amd64", "6.19.9-1"),
+            stanza("linux-image-6.19.10-cloud-amd64-unsigned", "6.19.10-1"),
+            stanza("linux-image-6.19.10-cloud-amd64", "6.19.10-1",
+                   "linux-modules-6.19.10-cloud-amd64 (= 6.19.10-1)"),
+            stanza("linux-image-7.0~rc1-cloud-amd64-dbg", "7.0~rc1-1"),
+            stanza("linux-image-6.19.10-amd64", "6.19.10-1"),
+            stanza("linux-image-cloud-amd64-dbg", "7.0~rc1-1"),
+        ]})
+        image, version, packages = kernels.resolve_packages(apt, self.ENTRY)
+        self.assertEqual(image, "linux-image-6.19.10-cloud-amd64")
+        self.assertEqual(packages, [image, "linux-modules-6.19.10-cloud-amd64"])
+
+    def test_release_candidate_sorts_before_its_release(self):
+        index = [stanza("linux-image-7.3-cloud-amd64", "7.3~rc7-1~exp1"),
+                 stanza("linux-image-7.2.13-cloud-amd64", "7.2.13-1")]
+        self.assertEqual(kernels.newest_image(index, self.ENTRY),
+                         "linux-image-7.3-cloud-amd64")
+        index.append(stanza("linux-image-7.3.1-cloud-amd64", "7.3.1-1"))
+        self.assertEqual(kernels.newest_image(index, self.ENTRY),
+                         "linux-image-7.3.1-cloud-amd64")
+
+    def test_a_suite_without_a_kernel_is_one_clear_error(self):
+        apt = FixtureApt({"experimental": [stanza("linux-image-cloud-amd64-dbg", "7.0-1")]})
+        with self.assertRaises(aptsrc.AptError) as ctx:
+            kernels.resolve_packages(apt, self.ENTRY)
+        self.assertEqual(str(ctx.exception).count("\n"), 0)
+        self.assertIn("experimental has no kernel today", str(ctx.exception))
+
+
+class PrivateAptSuites(unittest.TestCase):
+    def test_only_the_suites_asked_for_are_fetched(self):
+        entries, _, _ = kernels.load_matrix()
+        with tempfile.TemporaryDirectory() as tmp, \
+                mock.patch.object(kernels, "cache_root", return_value=Path(tmp)), \
+                mock.patch.object(kernels, "make_private_apt") as make, \
+                mock.patch.object(kernels, "fetch") as fetch:
+            kernels.resolve(["rc", "bpo"], entries)
+        suites = [e.suite for e in make.call_args.args[0]]
+        self.assertEqual(suites, ["experimental", "trixie-backports"])
+        self.assertEqual(fetch.call_count, 2)
 
 
 if __name__ == "__main__":

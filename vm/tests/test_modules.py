@@ -33,6 +33,13 @@ class Resolve(unittest.TestCase):
         self.assertIn("act_gact", names)
         self.assertEqual(len(names), len(set(names)))
 
+    def test_builtin_modules_are_told_apart(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            self.assertEqual(modules.builtin_names(Path(tmp)), set())
+            (Path(tmp) / "modules.builtin").write_text("kernel/fs/ext4/ext4.ko\n"
+                                                        "kernel/net/core/netprio-cgroup.ko\n")
+            self.assertEqual(modules.builtin_names(Path(tmp)), {"ext4", "netprio_cgroup"})
+
     def test_module_name(self):
         self.assertEqual(modules.module_name("kernel/net/sched/sch-htb.ko.zst"), "sch_htb")
         self.assertEqual(modules.module_name("extra/foo.ko"), "foo")

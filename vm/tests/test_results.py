@@ -1,6 +1,7 @@
 """Decoding the guest's serial stream and filling gaps with crash/timeout results."""
 
 import base64
+import dataclasses
 import gzip
 import json
 import unittest
@@ -126,6 +127,43 @@ class Synthesis(unittest.TestCase):
         merged = results.merge_runs([good, bad])
         self.assertEqual(merged["schema"], schema.SCHEMA_VERSION)
         self.assertEqual(merged["runs"][1]["results"][0]["id"], "x.Pid.A")
+
+
+GUARDED = dataclasses.replace(IDENT, guard={"guard-snapshot": "HostGuard.Snapshot",
+                                            "guard-unchanged": "HostGuard.Unchanged"})
+
+
+def guard_entry(test, outcome):
+    return dict(entry(test, outcome), id="", suite="guard")
+
+
+class Guard(unittest.TestCase):
+    def test_guard_results_bracket_the_suites_as_self_tests(self):
+        text = (frame("guard-snapshot", doc(guard_entry("HostGuard.Snapshot", "pass")))
+                + frame("ns", doc(*(entry(t, "pass") for t in LISTED)))
+                + frame("guard-unchanged", doc(guard_entry("HostGuard.Unchanged", "fail")))
+                + "CKC-DONE\n")
+        out = results.run_document(GUARDED, results.parse_serial(text),
+                                   results.VmOutcome("ok", ""), {})
+        self.assertEqual([r["test"] for r in out["results"]],
+                         ["HostGuard.Snapshot", *LISTED, "HostGuard.Unchanged"])
+        self.assertEqual([r["id"] for r in out["results"] if r["suite"] == "guard"], ["", ""])
+        self.assertEqual(out["run"]["suites"], ["ns"])
+        self.assertEqual(out["run"]["id"], "r")
+        self.assertIn("guard-unchanged", out["vm"]["binaries"])
+
+    def test_a_comparison_that_never_ran_is_a_crash_of_the_guard(self):
+        text = frame("guard-snapshot", doc(guard_entry("HostGuard.Snapshot", "pass")))
+        out = results.run_document(GUARDED, results.parse_serial(text),
+                                   results.VmOutcome("crash", "Oops"), {})
+        last = out["results"][-1]
+        self.assertEqual((last["test"], last["suite"], last["outcome"], last["id"]),
+                         ("HostGuard.Unchanged", "guard", "crash", ""))
+
+    def test_without_a_guard_there_are_no_guard_rows(self):
+        out = results.run_document(IDENT, results.SerialStream(),
+                                   results.VmOutcome("crash", ""), {})
+        self.assertNotIn("guard", {r["suite"] for r in out["results"]})
 
 
 class TestList(unittest.TestCase):
