@@ -12,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "checks.h"
 #include "fd.h"
 #include "stats.h"
 
@@ -232,11 +233,17 @@ void Add(Case c) {
 namespace {
 
 // An "overhead" entry: `pct` is the overhead in percent with its 95 % interval over `pct.n`
-// pairs; the label is `label`, plus " not-resolved" when the interval spans zero.
+// pairs; the label is `label`, plus " not-resolved" when the interval spans zero. The interval's
+// ends are always there (lower95_pct, upper95_pct; ci95_lo_pct, ci95_hi_pct are the same
+// values under the names reports/bench.py reads), and bound_pct = max(|lo|, |hi|): what an
+// unresolved figure still says (|overhead| < bound_pct).
 Run OverheadEntry(const Run& like, const std::string& label, const Interval& pct) {
   Run r = Aggregate(like, "overhead", pct.mean / 100.0, benchmark::kPercentage);
   r.report_label = label + (pct.Resolved() ? "" : " not-resolved");
   r.counters["overhead_pct"] = pct.mean;
+  r.counters["lower95_pct"] = pct.lo;
+  r.counters["upper95_pct"] = pct.hi;
+  r.counters["bound_pct"] = pct.Bound();
   r.counters["ci95_lo_pct"] = pct.lo;
   r.counters["ci95_hi_pct"] = pct.hi;
   r.counters["resolved"] = pct.Resolved() ? 1 : 0;
@@ -263,6 +270,8 @@ void AddOverhead(const Case& c, const Collector& col, std::vector<Run>* out) {
   Run r = OverheadEntry(it->second.begin()->second, fmt::format("{} vs:{}", c.id, c.baseline),
                         Interval{pct(d.mean), pct(d.lo), pct(d.hi), d.n});
   r.counters["delta_ns"] = d.mean;
+  r.counters["lower95_ns"] = d.lo;
+  r.counters["upper95_ns"] = d.hi;
   r.counters["ci95_lo_ns"] = d.lo;
   r.counters["ci95_hi_ns"] = d.hi;
   out->push_back(std::move(r));
@@ -280,15 +289,44 @@ void AddCounterInterval(const Case& c, const std::map<int, Run>& runs, std::vect
   out->push_back(OverheadEntry(runs.begin()->second, c.id, MeanInterval(pct)));
 }
 
+// The counters of a slope entry: the fitted cost per level and, for a scale curve (a group
+// whose cases declare a shape), the slope relative to the base cost and the intended shape.
+void SlopeCounters(const Interval& k, const Interval& rel, const std::vector<double>& levels,
+                   const std::string& shape, double base_ns, Run* r) {
+  r->counters["ns_per_level"] = k.mean;
+  r->counters["lower95_ns"] = k.lo;
+  r->counters["upper95_ns"] = k.hi;
+  r->counters["bound_ns"] = k.Bound();
+  r->counters["ci95_lo_ns"] = k.lo;
+  r->counters["ci95_hi_ns"] = k.hi;
+  r->counters["resolved"] = k.Resolved() ? 1 : 0;
+  r->counters["levels"] = static_cast<double>(levels.size());
+  r->counters["level_min"] = levels.front();
+  r->counters["level_max"] = levels.back();
+  r->counters["rounds"] = static_cast<double>(k.n);
+  if (shape.empty()) return;
+  r->counters["base_ns"] = base_ns;
+  r->counters["slope_rel_pct"] = rel.mean;
+  r->counters["slope_rel_lower95_pct"] = rel.lo;
+  r->counters["slope_rel_upper95_pct"] = rel.hi;
+  r->counters["slope_rel_resolved"] = rel.Resolved() ? 1 : 0;
+  r->counters["expect_flat"] = shape == "flat" ? 1 : 0;
+  r->counters["expect_linear"] = shape == "linear" ? 1 : 0;
+}
+
 void AddSlopes(const Collector& col, std::vector<Run>* out) {
   std::map<std::string, std::vector<const Case*>> groups;
   for (const Case& c : g_cases) {
-    if (!c.slope_group.empty() && c.level >= 1 && col.runs_.contains(c.name)) {
+    // A level with no sample at all (skipped: e.g. depth 1 on cgroup v2) leaves the fit, not
+    // every round with it.
+    if (!c.slope_group.empty() && c.level >= 1 && col.runs_.contains(c.name) &&
+        !Samples(col.runs_.at(c.name)).empty()) {
       groups[c.slope_group].push_back(&c);
     }
   }
-  for (const auto& [group, cases] : groups) {
+  for (auto& [group, cases] : groups) {
     if (cases.size() < 2) continue;
+    std::ranges::stable_sort(cases, {}, &Case::level);
     // Rounds in which every level has a sample.
     std::vector<std::map<int, double>> samples;
     for (const Case* c : cases) samples.push_back(Samples(col.runs_.at(c->name)));
@@ -300,17 +338,15 @@ void AddSlopes(const Collector& col, std::vector<Run>* out) {
       for (std::size_t j = 0; all && j < cases.size(); ++j)
         by_level[j].push_back(samples[j].at(round));
     }
+    if (by_level.front().empty()) continue;
     Interval k = MeanSlope(by_level, levels);
+    Interval rel = MeanRelativeSlope(by_level, levels);
     Run r = Aggregate(col.runs_.at(cases.front()->name).begin()->second, "slope", k.mean,
                       benchmark::kTime);
     r.run_name = benchmark::BenchmarkName{};
     r.run_name.function_name = group + "/slope";
     r.report_label = cases.front()->id + (k.Resolved() ? "" : " not-resolved");
-    r.counters["ns_per_level"] = k.mean;
-    r.counters["ci95_lo_ns"] = k.lo;
-    r.counters["ci95_hi_ns"] = k.hi;
-    r.counters["resolved"] = k.Resolved() ? 1 : 0;
-    r.counters["levels"] = static_cast<double>(levels.size());
+    SlopeCounters(k, rel, levels, cases.front()->shape, Summarize(by_level.front()).mean, &r);
     out->push_back(std::move(r));
   }
 }
@@ -325,7 +361,11 @@ std::vector<Run> Assemble(const Collector& col) {
       CleanName(&x);
       x.repetition_index = round;
       x.repetitions = Rounds();
-      x.report_label = c.id;
+      // An errored round says which kind it is: the host lacks something, or the measurement
+      // broke (error_message starts with the machine-readable reason either way).
+      x.report_label = c.id + (!r.error_occurred               ? ""
+                               : IsSkipReason(r.error_message) ? " skipped"
+                                                               : " errored");
       out.push_back(std::move(x));
     }
     AddAggregates(c, it->second, &out);
@@ -336,18 +376,29 @@ std::vector<Run> Assemble(const Collector& col) {
   return out;
 }
 
+// The interval an entry's counters hold (mean, ends, the number of samples behind it).
+Interval CounterInterval(const Run& r, const char* mean, const char* lo, const char* hi) {
+  const auto& k = r.counters;
+  const char* n = k.contains("pairs") ? "pairs" : "rounds";
+  return {k.at(mean).value, k.at(lo).value, k.at(hi).value,
+          static_cast<std::size_t>(k.at(n).value)};
+}
+
 std::string Describe(const Run& r) {
   if (r.aggregate_name == "overhead") {
-    const auto& k = r.counters;
-    return fmt::format("{:+.2f} % [{:+.2f}, {:+.2f}]{}", k.at("overhead_pct").value,
-                       k.at("ci95_lo_pct").value, k.at("ci95_hi_pct").value,
-                       k.at("resolved").value ? "" : " not resolved");
+    return DescribeInterval(CounterInterval(r, "overhead_pct", "lower95_pct", "upper95_pct"), "%",
+                            "overhead");
   }
   if (r.aggregate_name == "slope") {
-    const auto& k = r.counters;
-    return fmt::format("{:.2f} ns/level [{:.2f}, {:.2f}]{}", k.at("ns_per_level").value,
-                       k.at("ci95_lo_ns").value, k.at("ci95_hi_ns").value,
-                       k.at("resolved").value ? "" : " not resolved");
+    std::string out = DescribeInterval(
+        CounterInterval(r, "ns_per_level", "lower95_ns", "upper95_ns"), "ns/level", "slope");
+    if (!r.counters.contains("slope_rel_pct")) return out;
+    const char* shape = r.counters.at("expect_flat").value ? "flat" : "linear";
+    return fmt::format("{}; relative {} (expect {})", out,
+                       DescribeInterval(CounterInterval(r, "slope_rel_pct", "slope_rel_lower95_pct",
+                                                        "slope_rel_upper95_pct"),
+                                        "%", "slope"),
+                       shape);
   }
   if (r.aggregate_name == "cv") return fmt::format("cv {:.2f} %", 100 * r.real_accumulated_time);
   return fmt::format("{:.1f} ns", r.GetAdjustedRealTime());
@@ -453,6 +504,10 @@ int Main(int argc, char** argv, std::string_view binary, const std::function<Sta
     return 0;
   }
   int rc = RunRounds(binary);
+  // What the cases hold (groups, mounts, devices, namespaces) goes now, before the caller
+  // closes the run, not at static destruction after it.
+  benchmark::ClearRegisteredBenchmarks();
+  g_cases.clear();
   benchmark::Shutdown();
   return rc;
 }

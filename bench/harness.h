@@ -9,7 +9,10 @@
 //     over the paired rounds; an interval that spans zero is labelled "not-resolved" (or, for a
 //     case that pairs configurations itself, the interval of its per-round percent counter);
 //   - per slope group: the cost per level (e.g. ns per cgroup level) fitted per round, with its
-//     interval over the rounds.
+//     interval over the rounds; for a scale curve also the slope relative to the base cost and
+//     the shape the kernel intends (flat or linear).
+// An interval that spans zero is never summarised as a point value: stderr says "not resolved"
+// with its ends and bound; the entry carries resolved = 0 and the ends (lower95_*, upper95_*).
 // Every entry's label starts with the catalogue ID (bench.*).
 //
 //   int main(int argc, char** argv) {
@@ -73,15 +76,19 @@ struct Row {
   const char* family;    // the BM_ name its cases start with
   const char* sentence;  // what is measured
 };
-#define CKC_BENCH_ROW(name, ...) [[maybe_unused]] constexpr ::ckc::bench::Row name{__VA_ARGS__}
+#define CKC_BENCH_ROW(name, ...) \
+  [[maybe_unused]] constexpr ::ckc::bench::Row name { __VA_ARGS__ }
 
 struct Case {
   std::string name;  // "BM_MemcgFaultAnon/loop:write/depth:4/limit:0"
   std::string id;    // catalogue row: "bench.memcg-fault-anon"
   std::function<void(benchmark::State&)> fn;
-  std::string baseline;      // name of the case to pair with (overhead), "" for none
-  std::string slope_group;   // cases of one group get a per-level slope fitted ...
-  int level = -1;            // ... over this level (>= 1 enters the fit)
+  std::string baseline;     // name of the case to pair with (overhead), "" for none
+  std::string slope_group;  // cases of one group get a per-level slope fitted ...
+  int level = -1;           // ... over this level (>= 1 enters the fit)
+  // For a scale curve's slope group: the shape the kernel intends, "flat" (cost independent of
+  // the level) or "linear" (cost grows with it); "" for none. Read from the group's first case.
+  std::string shape;
   int64_t iterations = 0;    // fixed iterations per round; 0: min_time decides
   bool manual_time = false;  // fn reports each iteration's time (SetIterationTime)
   double min_time = 0;       // seconds per round when iterations == 0; 0: the mode's default

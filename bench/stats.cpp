@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numeric>
 
+#include <fmt/format.h>
+
 namespace ckc::bench {
 
 Summary Summarize(const std::vector<double>& samples) {
@@ -68,16 +70,42 @@ double Slope(const std::vector<double>& x, const std::vector<double>& y) {
   return sxx > 0 ? sxy / sxx : 0;
 }
 
-Interval MeanSlope(const std::vector<std::vector<double>>& by_x, const std::vector<double>& x) {
+double Interval::Bound() const { return std::max(std::fabs(lo), std::fabs(hi)); }
+
+std::string DescribeInterval(const Interval& i, std::string_view unit, std::string_view what) {
+  if (i.Resolved()) return fmt::format("{:+.2f} {} [{:+.2f}, {:+.2f}]", i.mean, unit, i.lo, i.hi);
+  if (i.n < 2) return fmt::format("not resolved, {} sample(s): no interval", i.n);
+  return fmt::format("not resolved, {:+.2f} {} .. {:+.2f} {} (|{}| < {:.2f} {})", i.lo, unit, i.hi,
+                     unit, what, i.Bound(), unit);
+}
+
+namespace {
+
+// One value per round, from that round's samples at every x.
+template <typename PerRound>
+Interval OverRounds(const std::vector<std::vector<double>>& by_x, PerRound per_round) {
   std::size_t rounds = by_x.empty() ? 0 : by_x.front().size();
   for (const auto& v : by_x) rounds = std::min(rounds, v.size());
-  std::vector<double> slopes;
+  std::vector<double> values;
   for (std::size_t r = 0; r < rounds; ++r) {
     std::vector<double> y;
     for (const auto& v : by_x) y.push_back(v[r]);
-    slopes.push_back(Slope(x, y));
+    values.push_back(per_round(y));
   }
-  return MeanInterval(slopes);
+  return MeanInterval(values);
+}
+
+}  // namespace
+
+Interval MeanSlope(const std::vector<std::vector<double>>& by_x, const std::vector<double>& x) {
+  return OverRounds(by_x, [&](const std::vector<double>& y) { return Slope(x, y); });
+}
+
+Interval MeanRelativeSlope(const std::vector<std::vector<double>>& by_x,
+                           const std::vector<double>& x) {
+  return OverRounds(by_x, [&](const std::vector<double>& y) {
+    return y.empty() || y.front() == 0 ? 0.0 : 100.0 * Slope(x, y) * x.front() / y.front();
+  });
 }
 
 }  // namespace ckc::bench

@@ -47,5 +47,34 @@ TEST(BenchStats, SlopePerRound) {
   EXPECT_TRUE(k.Resolved());
 }
 
+TEST(BenchStats, RelativeSlopeIsZeroWhenFlatAndHundredWhenProportional) {
+  std::vector<double> sizes = {4, 64, 1024};
+  std::vector<std::vector<double>> flat, proportional;
+  for (double x : sizes) {
+    flat.push_back({500, 510, 490});
+    proportional.push_back({10 * x, 11 * x, 9 * x});  // cost per unit the same at every size
+  }
+  EXPECT_NEAR(MeanRelativeSlope(flat, sizes).mean, 0.0, 1e-9);
+  Interval p = MeanRelativeSlope(proportional, sizes);
+  EXPECT_NEAR(p.mean, 100.0, 1e-9);
+  EXPECT_TRUE(p.Resolved());
+}
+
+TEST(BenchStats, ResolvedIntervalIsDescribedWithItsMean) {
+  EXPECT_EQ(DescribeInterval({3.1, 2.5, 3.7, 5}, "%", "overhead"), "+3.10 % [+2.50, +3.70]");
+}
+
+TEST(BenchStats, UnresolvedIntervalGivesNoPointValueOnlyItsBound) {
+  Interval i{0.2, -0.4, 0.8, 5};
+  EXPECT_DOUBLE_EQ(i.Bound(), 0.8);
+  std::string text = DescribeInterval(i, "%", "overhead");
+  EXPECT_EQ(text, "not resolved, -0.40 % .. +0.80 % (|overhead| < 0.80 %)");
+  EXPECT_EQ(text.find("+0.20"), std::string::npos);
+  EXPECT_EQ(DescribeInterval({-1.5, -3.0, 0.5, 4}, "ns/level", "slope"),
+            "not resolved, -3.00 ns/level .. +0.50 ns/level (|slope| < 3.00 ns/level)");
+  EXPECT_EQ(DescribeInterval({7, 7, 7, 1}, "%", "overhead"),
+            "not resolved, 1 sample(s): no interval");
+}
+
 }  // namespace
 }  // namespace ckc::bench
