@@ -1,94 +1,235 @@
-"""Run-to-run spread of benchmark figures across several runs of the same benchmarks.
+"""The tables of bench/RESULTS.md, reprinted from the raw files in bench/results/.
 
-    python3 -m bench.compare_runs run1.json run2.json run3.json [--filter REGEX]
+    python3 -m bench.compare_runs FILE... [--filter REGEX] [--tables overheads,slopes,...]
 
-Each file is a results file written by `ckc bench` or a binary's Google Benchmark JSON (or
-either gzipped, as in bench/results/). Per case
-it prints the mean ns/page (or per operation) of every run with the run-to-run CV, and for cases
-with an overhead entry the overhead % of every run with its spread: standard deviation in
-percentage points, the overhead's own CV, and the CV of the leaf/root cost ratio. One line on
-stderr and exit 2 on bad input.
+Each FILE is a binary's Google Benchmark JSON, a results file written by `ckc bench` (with or
+without --replicates) or a merged VM results file (`vm-merged.json`, several runs), any of them
+gzipped. Every run in them (every replicate of a --replicates file) is one column. Tables, in
+Markdown, each headed by the files it comes from:
+
+  overheads   per overhead figure: each run's value with its 95 % interval ("not resolved,
+              < B %" when it spans zero: no point value), the replicate CV and the
+              DerSimonian-Laird random-effects interval over the runs (bench/replicates.py)
+  slopes      per slope group the same, and for scale curves the points and the check (flat /
+              linear as intended, reports/bench.py)
+  off         bench.memcg-off: per loop the accounting-off cost and the same kernel's root and
+              leaves over it (runs of one release with and without cgroup_disable=memory)
+  cases       per case without an overhead: each run's mean and per-round CV
+One line on stderr and exit 2 on bad input.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import json
+import os
 import re
 import statistics
 import sys
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from bench import replicates
+from reports import bench, schema
+
+TABLES = ("overheads", "slopes", "off", "cases")
 
 
-@dataclass
-class CaseFigures:
-    means: list[float] = field(default_factory=list)
-    overheads: list[float] = field(default_factory=list)
-    resolved: list[bool] = field(default_factory=list)
+@dataclass(frozen=True)
+class RawRun:
+    label: str  # the file's name, and the run or replicate within it when there are several
+    entries: list[dict[str, Any]]
+    release: str = ""
+    append: str = ""  # extra kernel arguments of a VM run (cgroup_disable=memory)
+
+    @property
+    def memcg_off(self) -> bool:
+        return "cgroup_disable=memory" in self.append or any(
+            e.get("behaviour") == "bench.memcg-off" for e in self.entries)
 
 
-def load_entries(path: str) -> list[dict[str, Any]]:
+def _read(path: str) -> Any:
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as f:
-        doc = json.load(f)
-    entries = doc.get("benchmarks")
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: no benchmarks array")
-    return entries
+        return json.load(f)
 
 
-def collect(paths: list[str], pattern: str) -> dict[str, CaseFigures]:
-    cases: dict[str, CaseFigures] = {}
-    for path in paths:
-        for e in load_entries(path):
-            name = str(e.get("run_name", ""))
-            if not re.search(pattern, name):
-                continue
-            kind = e.get("aggregate_name")
-            if kind == "mean":
-                cases.setdefault(name, CaseFigures()).means.append(float(e["real_time"]))
-            elif kind == "overhead":
-                c = cases.setdefault(name, CaseFigures())
-                c.overheads.append(float(e["overhead_pct"]))
-                c.resolved.append(bool(e.get("resolved")))
-    return cases
+def _split_replicates(label: str, entries: list[dict[str, Any]], **kw: str) -> list[RawRun]:
+    """One RawRun per replicate of a --replicates file; its combined entries are recomputed."""
+    entries = [e for e in entries if e.get("aggregate_name") != "replicates"]
+    reps = sorted({int(e["replicate"]) for e in entries if e.get("replicate")})
+    if not reps:
+        return [RawRun(label, entries, **kw)]
+    return [RawRun(f"{label} r{k}", [e for e in entries if e.get("replicate") == k], **kw)
+            for k in reps]
 
 
-def describe(name: str, c: CaseFigures) -> str:
-    line = f"{name:62s}"
-    if len(c.means) >= 2:
-        m = statistics.fmean(c.means)
-        line += f" {m:10.1f} ns  run-to-run cv {100 * statistics.stdev(c.means) / m:5.2f} %"
-    if len(c.overheads) >= 2:
-        runs = ", ".join(f"{o:+.2f}{'' if r else '*'}" for o, r in zip(c.overheads, c.resolved))
-        mean, sd = statistics.fmean(c.overheads), statistics.stdev(c.overheads)
-        cv = f"{100 * sd / abs(mean):.0f} %" if mean else "undefined"
-        # The leaf's cost as a multiple of the root's (1 + overhead): its CV is what the
-        # per-page figures' noise gives; the overhead's own CV explodes as it nears zero.
-        ratios = [1 + o / 100 for o in c.overheads]
-        ratio_cv = 100 * statistics.stdev(ratios) / statistics.fmean(ratios)
-        line += (f" | overhead {mean:+.2f} % (sd {sd:.2f} pp, cv {cv}; leaf/root ratio cv "
-                 f"{ratio_cv:.2f} %; runs {runs})")
-    return line
+def load_runs(path: str) -> list[RawRun]:
+    doc = _read(path)
+    name = os.path.basename(path)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    if "context" in doc and isinstance(doc.get("benchmarks"), list):  # Google Benchmark JSON
+        context = doc.get("context") or {}
+        binary = os.path.basename(str(context.get("executable", "")))
+        entries = schema.bench_entries(doc, binary, str(context.get("ckc_accel", "host")))
+        return _split_replicates(name, entries)
+    if "runs" in doc or "run" in doc:
+        runs = [r for r in doc.get("runs", [doc]) if isinstance(r, dict) and r.get("benchmarks")]
+        out = []
+        for i, r in enumerate(runs, 1):
+            label = f"{name} run {i}" if len(runs) > 1 else name
+            out += _split_replicates(label, r["benchmarks"],
+                                     release=str((r.get("kernel") or {}).get("release", "")),
+                                     append=str((r.get("vm") or {}).get("append", "")))
+        return out
+    raise ValueError(f"{path}: neither Google Benchmark JSON nor a ckc results file")
+
+
+def _cell(iv: bench.Interval | None, unit: str) -> str:
+    return "" if iv is None else bench.describe(iv, unit)
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _figure_rows(runs: list[RawRun], kind: str, pattern: str,
+                 extra: Callable[[str, dict[str, Any]], list[str]]) -> list[list[str]]:
+    """One row per overhead/slope figure: each run's value, then the replicates' figures."""
+    per_run = [{str(e.get("run_name")): e for e in r.entries if e.get("aggregate_name") == kind
+                and re.search(pattern, str(e.get("run_name", "")))} for r in runs]
+    combined = {str(e["run_name"]): e for e in replicates.combined_entries(
+        [list(p.values()) for p in per_run])}
+    names = list(dict.fromkeys(n for p in per_run for n in p))
+    rows = []
+    for name in names:
+        first = next(p[name] for p in per_run if name in p)
+        unit = " %" if kind == "overhead" else f" {replicates.unit_of(first)}"
+        cells = [_cell(bench.interval_of(p[name]), unit) if name in p else "" for p in per_run]
+        c = combined.get(name)
+        if c is not None:
+            cv = "undefined" if c["cv_pct"] is None else f"{c['cv_pct']:.0f} %"
+            est = bench.Interval(c["estimate"], c["lower95"], c["upper95"], bool(c["resolved"]))
+            spread_unit = " pp" if kind == "overhead" else unit
+            cells += [cv, f"{c['spread']:.2f}{spread_unit}", bench.describe(est, unit),
+                      f"{c['i2_pct']:.0f} %, p {c['q_p']:.2g}"
+                      + (" DISAGREE" if c["disagree"] else "")]
+        elif len(runs) > 1:
+            cells += ["", "", "", ""]
+        rows.append([f"`{name}`", *cells, *extra(name, first)])
+    return rows
+
+
+def _run_heads(runs: list[RawRun]) -> list[str]:
+    heads = [r.label for r in runs]
+    if len(runs) > 1:
+        heads += ["replicate CV", "spread", "random effects 95 % (DL, t k-1 df)", "I², Cochran Q"]
+    return heads
+
+
+def overheads_table(runs: list[RawRun], pattern: str) -> list[str]:
+    rows = _figure_rows(runs, "overhead", pattern, lambda _n, _e: [])
+    return _table(["overhead", *_run_heads(runs)], rows) if rows else []
+
+
+def slopes_table(runs: list[RawRun], pattern: str) -> list[str]:
+    pooled = [{**e, "replicate": k} for k, r in enumerate(runs, 1) for e in r.entries]
+    pooled += replicates.combined_entries([r.entries for r in runs])
+    if len(runs) == 1:
+        pooled = runs[0].entries
+    curves = {c.slope.group + "/slope": c for c in bench.curves(pooled)}
+
+    def extra(name: str, _e: dict[str, Any]) -> list[str]:
+        c = curves.get(name)
+        if c is None:
+            return ["", ""]
+        points = ", ".join(f"{p.x:g}: {bench.human_ns(p.mean_ns)}" for p in c.points)
+        r2 = c.r2()
+        return [points + (f" (R² {r2:.3f})" if r2 is not None else ""), c.verdict()]
+
+    rows = _figure_rows(runs, "slope", pattern, extra)
+    head = ["slope", *_run_heads(runs), "points (mean over runs)", "check"]
+    return _table(head, rows) if rows else []
+
+
+def off_table(runs: list[RawRun], pattern: str) -> list[str]:
+    """Each accounting-off run beside the run of its release without cgroup_disable=memory."""
+    out: list[str] = []
+    for off in (r for r in runs if r.memcg_off):
+        on = next((r for r in runs if not r.memcg_off and r.release == off.release), None)
+        if on is None:
+            continue
+        on_figs = {f.name: f for f in bench.figures(on.entries)}
+        off_figs = [f for f in bench.figures(off.entries)
+                    if "depth:0" in f.name and re.search(pattern, f.name)]
+        depths = sorted({int(m.group(1)) for n in on_figs
+                         for m in [re.search(r"depth:(\d+)", n)] if m})
+        rows = []
+        for f in sorted(off_figs, key=lambda f: f.name):
+            cells = []
+            for d in depths:
+                g = on_figs.get(f.name.replace("depth:0", f"depth:{d}"))
+                cells.append("" if g is None else f"{bench.human_ns(g.mean_ns)}: "
+                             + bench.describe(bench.difference_pct(g, f)))
+            cv = 100 * f.stddev_ns / f.mean_ns if f.mean_ns else 0.0
+            rows.append([f"`{f.name}`", f"{bench.human_ns(f.mean_ns)} ({cv:.1f} %)", *cells])
+        heads = ["root cgroup" if d == 0 else f"depth {d}" for d in depths]
+        out += [f"{off.label} (accounting off) vs {on.label} ({on.release}):", ""]
+        out += _table(["loop", "off, mean (per-round CV)", *heads], rows) + [""]
+    return out
+
+
+def cases_table(runs: list[RawRun], pattern: str) -> list[str]:
+    per_run = [{f.name: f for f in bench.figures(r.entries)} for r in runs]
+    names = [n for n in dict.fromkeys(n for p in per_run for n in p) if re.search(pattern, n)
+             and not any(p[n].own_overhead for p in per_run if n in p)]
+    rows = []
+    for n in names:
+        cells = []
+        for p in per_run:
+            f = p.get(n)
+            cv = 100 * f.stddev_ns / f.mean_ns if f and f.mean_ns else 0.0
+            cells.append("" if f is None else f"{bench.human_ns(f.mean_ns)} ({cv:.1f} %)")
+        means = [p[n].mean_ns for p in per_run if n in p]
+        spread = (f"{100 * statistics.stdev(means) / statistics.fmean(means):.1f} %"
+                  if len(means) > 1 and statistics.fmean(means) else "")
+        rows.append([f"`{n}`", *cells] + ([spread] if len(runs) > 1 else []))
+    heads = [f"{r.label}: mean (per-round CV)" for r in runs]
+    return _table(["case", *heads] + (["run-to-run CV"] if len(runs) > 1 else []),
+                  rows) if rows else []
+
+
+def render(files: list[str], runs: list[RawRun], tables: list[str], pattern: str) -> str:
+    makers = {"overheads": overheads_table, "slopes": slopes_table, "off": off_table,
+              "cases": cases_table}
+    out = []
+    for t in tables:
+        lines = makers[t](runs, pattern)
+        if lines:
+            out += [f"#### {t} (from {', '.join(os.path.basename(f) for f in files)})", "",
+                    *lines, ""]
+    return "\n".join(out)
 
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="compare_runs")
     p.add_argument("files", nargs="+")
-    p.add_argument("--filter", default="")
+    p.add_argument("--filter", default="", help="regex over case names")
+    p.add_argument("--tables", default=",".join(TABLES), help=",".join(TABLES))
     args = p.parse_args(argv)
-    if len(args.files) < 2:
-        print("compare_runs: give at least two runs", file=sys.stderr)
+    tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+    if not tables or any(t not in TABLES for t in tables):
+        print(f"compare_runs: --tables takes {','.join(TABLES)}", file=sys.stderr)
         return 2
     try:
-        cases = collect(args.files, args.filter)
+        re.compile(args.filter)
+        runs = [r for f in args.files for r in load_runs(f)]
     except (OSError, EOFError, ValueError, re.error) as err:
         print(f"compare_runs: {err}", file=sys.stderr)
         return 2
-    print("(* = that run's interval spans zero: not resolved)")
-    for name, c in cases.items():
-        print(describe(name, c))
+    print(render(args.files, runs, tables, args.filter))
     return 0
 
 

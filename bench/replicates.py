@@ -27,7 +27,7 @@ def _samples(entry: dict[str, Any]) -> int | None:
     return None
 
 
-def _unit(entry: dict[str, Any]) -> str:
+def unit_of(entry: dict[str, Any]) -> str:
     if entry.get("aggregate_name") == "overhead":
         return "%"
     key = bench.value_key(entry) or "ns_per_level"
@@ -62,7 +62,7 @@ def combined_entry(kind: str, group: list[dict[str, Any]]) -> dict[str, Any]:
     return {**keep,
             "name": f"{first.get('run_name')}_replicates", "run_name": first.get("run_name"),
             "run_type": "aggregate", "aggregate_name": "replicates", "label": label,
-            "real_time": est.value, "time_unit": "ns", "of": kind, "unit": _unit(first),
+            "real_time": est.value, "time_unit": "ns", "of": kind, "unit": unit_of(first),
             "replicates": c.k, "values": values,
             "replicate_lower95": [iv.lower for iv in ivs if iv is not None],
             "replicate_upper95": [iv.upper for iv in ivs if iv is not None],
@@ -111,5 +111,5 @@ def summary(entries: list[dict[str, Any]]) -> list[str]:
             if iv is None:
                 continue
             rep = f" (replicate {e['replicate']})" if e.get("replicate") else ""
-            lines.append(f"{name}{rep}  {kind} {bench.describe(iv, _unit_text(_unit(e)))}")
+            lines.append(f"{name}{rep}  {kind} {bench.describe(iv, _unit_text(unit_of(e)))}")
     return lines

@@ -249,6 +249,14 @@ def overheads(figs: list[Figure]) -> list[Overhead]:
     return out
 
 
+def difference_pct(after: Figure, before: Figure) -> Interval:
+    """after over before in percent, 95 % interval from both figures' spreads (unpaired)."""
+    delta = after.mean_ns - before.mean_ns
+    ci = math.hypot(after.ci95_ns(), before.ci95_ns())
+    scale = 100.0 / before.mean_ns if before.mean_ns else 0.0
+    return Interval(delta * scale, (delta - ci) * scale, (delta + ci) * scale, abs(delta) > ci)
+
+
 def compare(before: list[Figure], after: list[Figure], min_percent: float = 5.0) -> list[Change]:
     """Figures whose means differ by more than both intervals and at least min_percent."""
     old = {f.name: f for f in before}

@@ -235,9 +235,7 @@ def _pct_cell(on: bench.Figure | None, off: bench.Figure) -> str:
         return "<td></td>"
     delta = on.mean_ns - off.mean_ns
     ci = math.hypot(on.ci95_ns(), off.ci95_ns())
-    pct = 100.0 * delta / off.mean_ns if off.mean_ns else 0.0
-    half = 100.0 * ci / off.mean_ns if off.mean_ns else 0.0
-    iv = bench.Interval(pct, pct - half, pct + half, abs(delta) > ci)
+    iv = bench.difference_pct(on, off)
     tip = (f"{_fmt(on.mean_ns)}; difference {_fmt(delta)} ±{_fmt(ci)} (95 %)" if iv.resolved
            else f"{_fmt(on.mean_ns)}; the 95 % interval of the difference spans zero")
     return f'<td title="{escape(tip)}">{escape(bench.describe(iv, " %"))}</td>'
