@@ -26,14 +26,16 @@ from typing import Any
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 # Errors that are a documented skip: a requirement the machine lacks (as the suites' Require).
-REQUIREMENTS = ("needs:", "config:", "kernel:", "cmdline:", "cgroup-mode:")
+# The harness labels such an entry "<id> skipped" (checks.h IsSkipReason), any other "errored".
+REQUIREMENTS = ("needs:", "config:", "kernel:", "cmdline:", "cgroup-mode:", "thp:never",
+                "thp:unavailable")
 # (case name pattern, error prefix): limits bench/README.md documents for one configuration.
 DOCUMENTED = ((r"/depth:1(/|$)", "setup:attach"),)
 
 
 def documented_skip(entry: dict[str, Any]) -> bool:
     message = str(entry.get("error_message", ""))
-    if message.startswith(REQUIREMENTS):
+    if message.startswith(REQUIREMENTS) or str(entry.get("label", "")).endswith(" skipped"):
         return True
     name = str(entry.get("name", ""))
     return any(re.search(pattern, name) and message.startswith(prefix)

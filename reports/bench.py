@@ -390,8 +390,10 @@ class Slope:
     slope: Interval
     unit: str  # "ns/level", from the counter ns_per_level
     expect: str  # "flat", "linear" or "" (no expectation)
-    rel_pct: float | None  # slope_rel_pct as the binary wrote it
+    rel_pct: float | None  # slope_rel_pct as the binary wrote it (100 k x_min / y_min)
     replicates: int = 1
+    levels: tuple[float, float] | None = None  # level_min, level_max of the fit
+    base_ns: float | None = None  # the fit's first level's mean (base_ns)
 
 
 @dataclass(frozen=True)
@@ -424,7 +426,11 @@ class Curve:
         return 1 - ss_res / ss_tot if ss_tot > 0 else 1.0
 
     def change_pct(self) -> float | None:
-        """The slope's change over the measured range, in percent of the first point."""
+        """The slope's change over the measured range, in percent of the first level's cost
+        (the binary's base_ns and level range when it wrote them, else the points)."""
+        s = self.slope
+        if s.levels is not None and s.base_ns:
+            return 100 * s.slope.value * (s.levels[1] - s.levels[0]) / s.base_ns
         if len(self.points) >= 2:
             xs = [p.x for p in self.points]
             b, _ = self.line()
@@ -490,10 +496,13 @@ def slopes(entries: list[dict[str, Any]]) -> list[Slope]:
         counter = value_key(first) or "ns_per_level"
         if iv is None:
             continue
-        rel = first.get("slope_rel_pct")
+        rel, base = first.get("slope_rel_pct"), first.get("base_ns")
+        levels = ((float(first["level_min"]), float(first["level_max"]))
+                  if "level_min" in first and "level_max" in first else None)
         out.append(Slope(str(first["behaviour"]), name[:-len("/slope")],
                          str(first.get("accel", "")), iv, _unit(counter), _expectation(first),
-                         float(rel) if isinstance(rel, (int, float)) else None, len(group)))
+                         float(rel) if isinstance(rel, (int, float)) else None, len(group),
+                         levels, float(base) if isinstance(base, (int, float)) else None))
     return out
 
 
@@ -507,15 +516,17 @@ def _x_of(name: str, group: str) -> float | None:
 
 
 def curves(entries: list[dict[str, Any]]) -> list[Curve]:
-    """Each slope group with its points (mean and 95 % interval per level). Outside curve:
-    groups, level 0 (the root cgroup) is not part of the fit and is left out."""
+    """Each slope group with its points (mean and 95 % interval per level): those within the
+    fit's level range (level_min..level_max), else those at level 1 and above (level 0, the
+    root cgroup, is not part of a depth fit)."""
     figs = figures(entries)
     out = []
     for s in slopes(entries):
+        lo, hi = s.levels or (1.0, math.inf)
         points = []
         for f in figs:
             x = _x_of(f.name, s.group)
-            if x is not None and (x >= 1 or "curve:" in s.group):
+            if x is not None and lo <= x <= hi:
                 points.append(Point(x, f.mean_ns, f.ci95_ns()))
         out.append(Curve(s, tuple(sorted(points, key=lambda p: p.x))))
     return out

@@ -159,3 +159,15 @@ class CurveTest(unittest.TestCase):
                                            32: 400.0}, 10.0, 2.0, 18.0, expect_linear=1))
         self.assertIn("R²", k.verdict())
         self.assertTrue(k.verdict().startswith("NOT"))
+
+
+class CurveCountersTest(unittest.TestCase):
+    def test_the_binarys_level_range_and_base_decide_flatness(self) -> None:
+        # 0.02 ns per sibling over 1..1000 on a 100 ns base: +20 % over the range, resolved.
+        entries = curve_entries({1: 100.0, 1000: 120.0, 5000: 500.0}, 0.02, 0.01, 0.03,
+                                expect_flat=1, level_min=1, level_max=1000, base_ns=100.0,
+                                slope_rel_pct=0.02)
+        (c,) = bench.curves(entries)
+        self.assertEqual([p.x for p in c.points], [1.0, 1000.0])  # 5000 is outside the fit
+        self.assertAlmostEqual(c.change_pct(), 100 * 0.02 * 999 / 100.0)
+        self.assertIn("NOT as intended (grows +20.0 %", c.verdict())
