@@ -14,7 +14,7 @@ Markdown, each headed by the files it comes from:
               linear as intended, reports/bench.py)
   off         bench.memcg-off: per loop the accounting-off cost and the same kernel's root and
               leaves over it (runs of one release with and without cgroup_disable=memory)
-  cases       per case without an overhead: each run's mean and per-round CV
+  cases       per case: each run's mean and per-round CV, and the run-to-run CV of the means
 One line on stderr and exit 2 on bad input.
 """
 from __future__ import annotations
@@ -183,8 +183,7 @@ def off_table(runs: list[RawRun], pattern: str) -> list[str]:
 
 def cases_table(runs: list[RawRun], pattern: str) -> list[str]:
     per_run = [{f.name: f for f in bench.figures(r.entries)} for r in runs]
-    names = [n for n in dict.fromkeys(n for p in per_run for n in p) if re.search(pattern, n)
-             and not any(p[n].own_overhead for p in per_run if n in p)]
+    names = [n for n in dict.fromkeys(n for p in per_run for n in p) if re.search(pattern, n)]
     rows = []
     for n in names:
         cells = []
