@@ -211,10 +211,10 @@ def run_all(binaries: list[Path], mode: str, args: argparse.Namespace, results: 
     out = Outcome()
     per_binary: dict[str, list[list[dict[str, Any]]]] = {}
     for k in range(1, args.replicates + 1):
+        if args.replicates > 1:
+            print(f"ckc bench: replicate {k}/{args.replicates}", file=sys.stderr, flush=True)
         for binary in binaries:
             json_path = raw_path(results, binary, k, args.replicates)
-            if args.replicates > 1:
-                print(f"ckc bench: replicate {k}/{args.replicates}", file=sys.stderr, flush=True)
             rc = run_binary(binary, mode, json_path, args)
             if rc != 0 or not json_path.exists():
                 out.failed.append(f"{binary.name} (exit {rc})")

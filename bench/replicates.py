@@ -93,20 +93,24 @@ def describe_combined(e: dict[str, Any]) -> str:
     cv = "undefined" if e.get("cv_pct") is None else f"{e['cv_pct']:.0f} %"
     est = bench.Interval(e["estimate"], e["lower95"], e["upper95"], bool(e["resolved"]))
     flag = "; REPLICATES DISAGREE" if e.get("disagree") else ""
-    return (f"{e['replicates']} replicates: {each}; spread {e['spread']:.2f}{unit}, "
+    spread_unit = " pp" if e.get("of") == "overhead" else unit
+    return (f"{e['replicates']} replicates: {each}; spread {e['spread']:.2f}{spread_unit}, "
             f"CV {cv}; random effects (DerSimonian-Laird, t {e['quantile_df']} df) "
             f"{bench.describe(est, unit)}; I² {e['i2_pct']:.0f} %, Q p {e['q_p']:.2g}{flag}")
 
 
 def summary(entries: list[dict[str, Any]]) -> list[str]:
-    """One line per overhead or slope figure (per replicate) and per combined figure; an
-    unresolved one gives its bound, never a point value."""
+    """One line per overhead or slope figure: its combination over the replicates (which names
+    each replicate's value) where there is one, else each run's own; an unresolved one gives
+    its bound, never a point value."""
+    combined = {(str(e.get("run_name")), str(e.get("of"))) for e in entries
+                if e.get("aggregate_name") == "replicates"}
     lines = []
     for e in entries:
         kind, name = e.get("aggregate_name"), str(e.get("run_name") or e.get("name"))
         if kind == "replicates":
             lines.append(f"{name}  {describe_combined(e)}")
-        elif kind in KINDS:
+        elif kind in KINDS and (name, kind) not in combined:
             iv = bench.interval_of(e)
             if iv is None:
                 continue
