@@ -5,12 +5,17 @@
 //   write     user-mode write faults, one per page, then munmap (charge + uncharge)
 //   populate  MAP_POPULATE: the kernel faults the pages in itself; no user-mode fault, so on a
 //             hypervisor that traps every user fault the charge is a far larger share
-//   thp       MADV_HUGEPAGE on a 2 MiB-aligned range: one charge of 512 pages per fault
+//   thp       MADV_HUGEPAGE on a 2 MiB-aligned range: one charge of 512 pages per fault; each
+//             round reads /proc/vmstat's thp_fault_alloc/thp_fault_fallback around its timed
+//             cycles and errors ("thp:fallback N of M", "thp:none") unless every fault got a
+//             huge page; skipped where THP is off ("thp:never", "thp:unavailable")
 //   busy      populate while 8 helper processes on the same CPU charge pages too, each in its own
 //             leaf cgroup (> the per-CPU charge stock's cached groups: 7 since 6.16, 1 before)
 //             vs all in our leaf; paired, so the difference is the stock thrash alone
-// Each runs in the root cgroup and in leaves at depth 1, 2, 4, 8 (16), and `populate` also with
-// memory.max at 125 % of the working set (a limit near usage, no reclaim: there is no swap).
+// Each runs in the root cgroup and in leaves at depth 1, 2, 4, 8 (16), and `write`, `populate`
+// and `thp` also with memory.max at 125 % of the working set (a limit near usage, no reclaim:
+// there is no swap). The scale curves (charge cost vs depth, vs sibling groups) are in
+// memcg_curves.cpp.
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "checks.h"
 #include "fd.h"
 #include "memcg_cases.h"
 #include "process.h"
@@ -58,9 +64,30 @@ Result<double> TouchCycle(std::size_t bytes, int extra_flags, bool huge) {
   return ThreadCpuSeconds() - t0;
 }
 
-bool ThpUsable() {
+// "" when MADV_HUGEPAGE can give huge pages here, else the skip reason.
+std::string ThpUnavailable() {
   auto mode = ReadFile("/sys/kernel/mm/transparent_hugepage/enabled");
-  return mode && mode->find("[never]") == std::string::npos;
+  return ThpModeProblem(mode ? std::optional<std::string>(*mode) : std::nullopt);
+}
+
+Result<ThpCounters> ReadThpCounters() {
+  CKC_TRY(vmstat, ReadFile("/proc/vmstat"));
+  return ParseThpCounters(vmstat);
+}
+
+// The THP loop's round check: every fault of the round got a huge page (the counters are
+// system-wide; the measured CPU is pinned and the round lasts milliseconds).
+void AddThpCheck(LoopSpec* thp) {
+  auto before = std::make_shared<ThpCounters>();
+  thp->round_begin = [before]() -> Status {
+    CKC_TRY(now, ReadThpCounters());
+    *before = now;
+    return {};
+  };
+  thp->round_end = [before]() -> Result<std::string> {
+    CKC_TRY(now, ReadThpCounters());
+    return ThpFaultProblem(*before, now);
+  };
 }
 
 // A helper that keeps charging pages on `cpu` in short bursts, waking often so that it preempts
@@ -134,6 +161,7 @@ Status RegisterAnon(MemcgEnv& env) {
                  .loop = "write",
                  .bytes = user_bytes,
                  .iterations = ByMode<int64_t>(1, 1, 2),
+                 .limit_pcts = {125},
                  .cycle = [](std::size_t b) { return TouchCycle(b, 0, false); }};
   RegisterDepthSeries(env, write);
   LoopSpec populate = write;
@@ -145,18 +173,15 @@ Status RegisterAnon(MemcgEnv& env) {
   RegisterDepthSeries(env, populate);
   LoopSpec thp = populate;
   thp.loop = "thp";
-  thp.limit_pcts = {};
-  if (ThpUsable()) {
-    thp.cycle = [](std::size_t b) { return TouchCycle(b, 0, true); };
-  } else {
-    thp.cycle = [](std::size_t) -> Result<double> {
-      return Failure("thp", "/sys/kernel/mm/transparent_hugepage/enabled", "kernel:thp-never");
-    };
-  }
+  thp.huge_bytes = kHuge;
+  thp.unavailable = ThpUnavailable();
+  thp.cycle = [](std::size_t b) { return TouchCycle(b, 0, true); };
+  AddThpCheck(&thp);
   RegisterDepthSeries(env, thp);
   if (!env.accounting_off().empty()) return {};  // no groups for the helpers to charge
   populate.limit_pcts = {};
-  return RegisterBusy(env, populate);
+  CKC_CHECK(RegisterBusy(env, populate));
+  return RegisterCurves(env, populate);
 }
 
 }  // namespace ckc::bench

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 #include <numeric>
 
@@ -11,7 +12,75 @@ std::vector<int> SeriesDepths() {
   return ByMode<std::vector<int>>({0, 1, 2}, {0, 1, 4, 8}, {0, 1, 2, 4, 8, 16});
 }
 
+std::string PlacementProblem(const MemcgEnv& env, int depth) {
+  if (depth == 1 && env.accounting_off().empty() && env.version() == CgroupVersion::kV2) {
+    return "kernel:cgroup2-no-internal-processes (the run-scoped parent at depth 1 holds the "
+           "other groups, so cgroup v2 takes no process into it)";
+  }
+  return "";
+}
+
+namespace {
+
+// What the timed cycles of one case added up to.
+struct Totals {
+  double cpu_seconds = 0, wall_seconds = 0;
+  int64_t cycles = 0;
+};
+
+// Errors the case with `problem` (from a check) or with the check's own failure; true if it did.
+bool Failed(benchmark::State& state, const Result<std::string>& problem, std::string_view what) {
+  if (!problem) {
+    Skip(state, problem.error(), what);
+    return true;
+  }
+  if (problem->empty()) return false;
+  state.SkipWithError(problem->c_str());
+  return true;
+}
+
+// One timed cycle (thread CPU time, and the steady clock around it) after the untimed
+// before_cycle and check_cycle; false when the case errored.
+bool TimedCycle(benchmark::State& state, const LoopSpec& spec, Totals* t, double* cpu_seconds) {
+  if (spec.before_cycle) {
+    if (auto st = spec.before_cycle(); !st) {
+      Skip(state, st.error(), "setup:before-cycle");
+      return false;
+    }
+  }
+  if (spec.check_cycle && Failed(state, spec.check_cycle(), "setup:check-cycle")) return false;
+  auto w0 = std::chrono::steady_clock::now();
+  auto secs = spec.cycle(spec.bytes);
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  if (!secs) {
+    Skip(state, secs.error(), "loop");
+    return false;
+  }
+  t->cpu_seconds += *secs;
+  t->wall_seconds += wall;
+  ++t->cycles;
+  *cpu_seconds = *secs;
+  return true;
+}
+
+void ReportCounters(benchmark::State& state, const MemcgEnv& env, const LoopSpec& spec,
+                    const Totals& t) {
+  const double pages = static_cast<double>(spec.bytes / kPage);
+  state.counters["pages"] = pages;
+  state.counters["cpu"] = env.cpu();
+  if (t.cycles == 0) return;
+  const double cycles = static_cast<double>(t.cycles);
+  state.counters["wall_ns_per_page"] = 1e9 * t.wall_seconds / cycles / pages;
+  if (spec.huge_bytes) {
+    const double huge = static_cast<double>(spec.bytes / spec.huge_bytes);
+    state.counters["ns_per_huge_page"] = 1e9 * t.cpu_seconds / cycles / huge;
+  }
+}
+
+}  // namespace
+
 void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup* g, const LoopSpec& spec) {
+  if (!spec.unavailable.empty()) return state.SkipWithError(spec.unavailable.c_str());
   Placement in(env, g);
   if (!in.status()) return Skip(state, in.status().error(), "setup:attach");
   const double pages = static_cast<double>(spec.bytes / kPage);
@@ -22,59 +91,67 @@ void RunLoop(benchmark::State& state, const MemcgEnv& env, const Cgroup* g, cons
   if (auto w = spec.cycle(std::max(spec.bytes / 8, kPage)); !w) {
     return Skip(state, w.error(), "setup:warm-up");
   }
-  for (auto _ : state) {
-    if (spec.before_cycle) {
-      if (auto st = spec.before_cycle(); !st) {
-        Skip(state, st.error(), "setup:before-cycle");
-        break;
-      }
-    }
-    auto secs = spec.cycle(spec.bytes);
-    if (!secs) {
-      Skip(state, secs.error(), "loop");
-      break;
-    }
-    state.SetIterationTime(*secs / pages);
+  if (spec.round_begin) {
+    if (auto st = spec.round_begin(); !st) return Skip(state, st.error(), "setup:round-check");
   }
-  state.counters["pages"] = pages;
-  state.counters["cpu"] = env.cpu();
+  Totals t;
+  for (auto _ : state) {
+    double secs = 0;
+    if (!TimedCycle(state, spec, &t, &secs)) break;
+    state.SetIterationTime(secs / pages);
+  }
+  if (!state.error_occurred() && spec.round_end &&
+      Failed(state, spec.round_end(), "setup:round-check")) {
+    return;
+  }
+  ReportCounters(state, env, spec, t);
 }
 
-void RunPaired(benchmark::State& state, const MemcgEnv& env, const Cgroup* root,
-               const Cgroup* leaf, const LoopSpec& spec) {
+void RunPaired(benchmark::State& state, const MemcgEnv& env, const Cgroup* root, const Cgroup* leaf,
+               const LoopSpec& spec) {
+  if (!spec.unavailable.empty()) return state.SkipWithError(spec.unavailable.c_str());
   const double pages = static_cast<double>(spec.bytes / kPage);
-  // One cycle in `g`, its thread CPU seconds.
-  auto cycle_in = [&](const Cgroup* g, std::size_t bytes) -> Result<double> {
-    CKC_CHECK(env.Enter(g));
-    if (spec.before_cycle) CKC_CHECK(spec.before_cycle());
-    return spec.cycle(bytes);
-  };
   const std::size_t warm = std::max(spec.bytes / 8, kPage);
   for (const Cgroup* g : {root, leaf}) {
-    if (auto w = cycle_in(g, warm); !w) {
+    Status st = env.Enter(g);
+    if (st && spec.before_cycle) st = spec.before_cycle();
+    Result<double> w = st ? spec.cycle(warm) : std::unexpected(st.error());
+    if (!w) {
       (void)env.Return();
       return Skip(state, w.error(), "setup:warm-up");
+    }
+  }
+  if (spec.round_begin) {
+    if (auto st = spec.round_begin(); !st) {
+      (void)env.Return();
+      return Skip(state, st.error(), "setup:round-check");
     }
   }
   std::vector<double> log_ratios;
   double root_seconds = 0;
   bool leaf_first = false;
+  Totals leaf_totals, root_totals;
+  // One cycle in `g`, its thread CPU seconds in *secs; false when the case errored.
+  auto cycle_in = [&](const Cgroup* g, double* secs) {
+    if (auto st = env.Enter(g); !st) {
+      Skip(state, st.error(), "setup:attach");
+      return false;
+    }
+    return TimedCycle(state, spec, g == leaf ? &leaf_totals : &root_totals, secs);
+  };
   for (auto _ : state) {
     // root, leaf | leaf, root | root, leaf ...: neither side always runs first.
-    Result<double> a = cycle_in(leaf_first ? leaf : root, spec.bytes);
-    Result<double> b = a ? cycle_in(leaf_first ? root : leaf, spec.bytes) : a;
-    if (!a || !b) {
-      Skip(state, (!a ? a : b).error(), "loop");
-      break;
-    }
-    double leaf_s = leaf_first ? *a : *b, root_s = leaf_first ? *b : *a;
+    double a = 0, b = 0;
+    if (!cycle_in(leaf_first ? leaf : root, &a) || !cycle_in(leaf_first ? root : leaf, &b)) break;
+    double leaf_s = leaf_first ? a : b, root_s = leaf_first ? b : a;
     leaf_first = !leaf_first;
     state.SetIterationTime(leaf_s / pages);
     root_seconds += root_s;
     log_ratios.push_back(std::log(leaf_s / root_s));
   }
   (void)env.Return();
-  if (log_ratios.empty()) return;
+  if (log_ratios.empty() || state.error_occurred()) return;
+  if (spec.round_end && Failed(state, spec.round_end(), "setup:round-check")) return;
   // The geometric mean of leaf/root over the pairs: drift that scales both cycles of a pair
   // cancels, and a slow pair does not outweigh the others.
   double mean_log = std::accumulate(log_ratios.begin(), log_ratios.end(), 0.0) /
@@ -82,8 +159,7 @@ void RunPaired(benchmark::State& state, const MemcgEnv& env, const Cgroup* root,
   state.counters["overhead_pct"] = 100.0 * std::expm1(mean_log);
   state.counters["root_ns_per_page"] =
       1e9 * root_seconds / static_cast<double>(log_ratios.size()) / pages;
-  state.counters["pages"] = pages;
-  state.counters["cpu"] = env.cpu();
+  ReportCounters(state, env, spec, leaf_totals);
 }
 
 namespace {
@@ -100,7 +176,9 @@ void AddCase(MemcgEnv& env, const LoopSpec& spec, int depth, int limit_pct) {
   uint64_t limit = limit_pct ? spec.bytes * static_cast<uint64_t>(limit_pct) / 100 : 0;
   auto leaf = env.Leaf(depth, limit);
   Case c{.name = CaseName(spec, depth, limit_pct), .id = spec.id};
-  if (!leaf) {
+  if (std::string why = PlacementProblem(env, depth); !why.empty()) {
+    c.fn = [why](benchmark::State& s) { s.SkipWithError(why.c_str()); };
+  } else if (!leaf) {
     Error e = leaf.error();
     c.fn = [e](benchmark::State& s) { Skip(s, e, "setup:cgroup"); };
   } else {
@@ -117,12 +195,14 @@ void AddCase(MemcgEnv& env, const LoopSpec& spec, int depth, int limit_pct) {
 
 // depth:N against the root, cycle by cycle in one case (RunPaired), for depths 1, 4 and 8.
 void AddPairedCase(MemcgEnv& env, const LoopSpec& spec, int depth) {
-  Case c{.name = fmt::format("{}/loop:{}/paired:root/depth:{}/limit:0", spec.family, spec.loop,
-                             depth),
-         .id = spec.id};
+  Case c{
+      .name = fmt::format("{}/loop:{}/paired:root/depth:{}/limit:0", spec.family, spec.loop, depth),
+      .id = spec.id};
   auto root = env.Leaf(0, 0);
   auto leaf = env.Leaf(depth, 0);
-  if (!root || !leaf) {
+  if (std::string why = PlacementProblem(env, depth); !why.empty()) {
+    c.fn = [why](benchmark::State& s) { s.SkipWithError(why.c_str()); };
+  } else if (!root || !leaf) {
     Error e = !root ? root.error() : leaf.error();
     c.fn = [e](benchmark::State& s) { Skip(s, e, "setup:cgroup"); };
   } else {

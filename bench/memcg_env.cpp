@@ -1,6 +1,7 @@
 #include "memcg_env.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +75,8 @@ Result<std::unique_ptr<MemcgEnv>> MemcgEnv::Create() {
 MemcgEnv::~MemcgEnv() {
   // Back home before the groups go: removing a group kills what is still in it.
   if (off_.empty()) (void)Return();
+  charged_.clear();
+  while (!siblings_.empty()) siblings_.pop_back();
   groups_.clear();
   for (auto& [key, chain] : chains_) {
     while (!chain.empty()) chain.pop_back();  // deepest first
@@ -95,7 +98,7 @@ Result<const Cgroup*> MemcgEnv::Leaf(int depth, uint64_t limit_bytes) {
   }
   auto& chain = chains_[{depth, limit_bytes}];
   if (!chain.empty()) return &chain.back();
-  std::string top = limit_bytes ? fmt::format("m{}-limit{}", depth, limit_bytes >> 20)
+  std::string top = limit_bytes ? fmt::format("m{}-limit{}k", depth, limit_bytes >> 10)
                                 : fmt::format("m{}", depth);
   CKC_TRY(first, Cgroup::Create(sys_, top, {"memory"}));
   chain.push_back(std::move(first));
@@ -112,6 +115,33 @@ Result<const Cgroup*> MemcgEnv::Group(const std::string& name) {
   if (auto it = groups_.find(name); it != groups_.end()) return &it->second;
   CKC_TRY(g, Cgroup::Create(sys_, name, {"memory"}));
   return &groups_.emplace(name, std::move(g)).first->second;
+}
+
+Result<const Cgroup*> MemcgEnv::SiblingSet(const std::string& parent, int count) {
+  CKC_TRY(p, Group(parent));
+  const Cgroup* first = nullptr;
+  for (int i = 0; i < count; ++i) {
+    CKC_TRY(child, p->CreateChild(fmt::format("s{}", i)));
+    siblings_.push_back(std::move(child));
+    const Cgroup& g = siblings_.back();
+    if (i == 0) {
+      first = &g;
+      continue;
+    }
+    // A shmem page is charged to the group of the process that first faults it in, and stays
+    // charged there while the memfd lives.
+    CKC_CHECK(Enter(&g));
+    int fd = ::memfd_create("ckc-bench-sibling", MFD_CLOEXEC);
+    Status st = fd >= 0 ? Status{} : ErrnoError("memfd_create", "ckc-bench-sibling");
+    if (fd >= 0) charged_.emplace_back(fd);
+    static const char page[4096] = {1};
+    if (st && ::pwrite(fd, page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)) {
+      st = ErrnoError("pwrite", "memfd");
+    }
+    CKC_CHECK(Return());
+    CKC_CHECK(st);
+  }
+  return first;
 }
 
 Status MemcgEnv::Enter(const Cgroup* g) const { return g ? g->Attach(::getpid()) : Status{}; }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "cgroups.h"
+#include "fd.h"
 #include "result.h"
 
 namespace ckc::bench {
@@ -52,6 +53,11 @@ class MemcgEnv {
   [[nodiscard]] Result<const Cgroup*> Leaf(int depth, uint64_t limit_bytes);
   // A fresh group `name` directly below the run-scoped parent (depth 2).
   [[nodiscard]] Result<const Cgroup*> Group(const std::string& name);
+  // `count` groups s0 .. s<count-1> below a fresh group `parent` (so at depth 3), each but s0
+  // holding one charged shmem page (a memfd page written from inside it, kept open until the
+  // environment goes): s0, returned, is where a loop runs while count - 1 siblings are alive
+  // and charged.
+  [[nodiscard]] Result<const Cgroup*> SiblingSet(const std::string& parent, int count);
 
   // Moves this process into `g` (nothing for nullptr) / back to where it started.
   [[nodiscard]] Status Enter(const Cgroup* g) const;
@@ -68,6 +74,8 @@ class MemcgEnv {
   // Owned chains, top first; a deque keeps element addresses stable.
   std::map<std::pair<int, uint64_t>, std::deque<Cgroup>> chains_;
   std::map<std::string, Cgroup> groups_;
+  std::deque<Cgroup> siblings_;    // SiblingSet's children, removed before groups_
+  std::vector<UniqueFd> charged_;  // SiblingSet's memfds: closed (uncharged) before siblings_ go
 };
 
 // Puts the process into a group for the life of the object, then back where it started.

@@ -7,9 +7,12 @@
 //             allocates, charges and dirties a page-cache page; the truncate uncharges it
 //   write     write() 64 KiB at a time into a memfd, then ftruncate(0): charge + uncharge with no
 //             user-mode fault at all (the kernel-side path; ~0.7 µs/page on the dev VM)
-//   read      read() of a file in the run directory after posix_fadvise(DONTNEED) dropped its
-//             cache (untimed): the page-cache charge on a cache miss; also with memory.max at
-//             50 % of the file, so reclaim runs inside the loop (clean page cache, no swap needed)
+//   read      read() of a file on an ext4 scratch file system (a loop device over a sparse image
+//             in the run directory) after posix_fadvise(DONTNEED) dropped its cache (untimed,
+//             and checked with mincore() before every cycle: "cache:not-dropped" errors the
+//             case): the page-cache charge on a cache miss; also with memory.max at 50 % of the
+//             file, so reclaim runs inside the loop (clean page cache, no swap needed). Without
+//             a loop device or mkfs.ext4 it skips ("needs:loop-device", "needs:mkfs.ext4").
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
@@ -21,8 +24,12 @@
 #include <string>
 #include <vector>
 
+#include "checks.h"
 #include "fd.h"
+#include "loopdev.h"
+#include "loopdev_mkfs.h"
 #include "memcg_cases.h"
+#include "mounts.h"
 #include "run_scope.h"
 
 namespace ckc::bench {
@@ -124,15 +131,78 @@ Status DropCache(int fd) {
   return {};
 }
 
+// The read loop's file on a file system whose cache posix_fadvise(DONTNEED) really drops (tmpfs
+// has no backing store to re-read from and keeps it): ext4 on a loop device over a sparse image
+// in the run directory, mounted below the run directory in the process's own mount namespace
+// (memcg_main.cpp made it). The file is also mapped, never touched, so that mincore() can tell
+// how much of it is cached. Teardown runs the members backwards: the mapping goes (destructor
+// body), the descriptor closes, the mount is detached, then the device.
+struct ColdFile {
+  LoopDevice loop;
+  Mount mount;
+  UniqueFd fd;
+  void* map = nullptr;
+  std::size_t bytes = 0;
+  ColdFile() = default;
+  ColdFile(const ColdFile&) = delete;
+  ColdFile& operator=(const ColdFile&) = delete;
+  ~ColdFile() {
+    if (map) ::munmap(map, bytes);
+  }
+};
+
+// "" when the cache of `f` is (nearly) empty, else the reason the cycle would not read cold.
+Result<std::string> ColdCheck(const ColdFile& f) {
+  std::vector<unsigned char> resident((f.bytes + kPage - 1) / kPage);
+  if (::mincore(f.map, f.bytes, resident.data()) != 0) return ErrnoError("mincore", "read file");
+  std::size_t n = 0;
+  for (unsigned char r : resident) n += r & 1;
+  return CacheDropProblem(n, resident.size());
+}
+
+// The ext4 scratch file, or the skip reason in *reason ("needs:loop-device", ...) and the error.
+Result<std::shared_ptr<ColdFile>> MakeColdFile(std::size_t bytes, bool private_mount_ns,
+                                               std::string* reason) {
+  const RunScope* run = RunScope::Current();
+  if (!run) return Failure("memcg", "read file", "no run scope");
+  *reason = "needs:private-mount-ns";
+  if (!private_mount_ns) return Failure("unshare", "CLONE_NEWNS", "no mount namespace of our own");
+  *reason = "needs:mkfs.ext4";
+  std::string mkfs = FindMkfsExt4();
+  if (mkfs.empty()) return Failure("mkfs.ext4", "PATH", "neither mkfs.ext4 nor mke2fs installed");
+  auto f = std::make_shared<ColdFile>();
+  *reason = "needs:loop-device";
+  CKC_TRY(loop, LoopDevice::Create(run->dir() + "/memcg-read.img", bytes + (64u << 20)));
+  f->loop = std::move(loop);
+  *reason = "setup:mkfs.ext4";
+  CKC_CHECK(MakeExt4(mkfs, f->loop.path()));
+  std::string dir = run->dir() + "/ext4";
+  CKC_CHECK(MakeDirs(dir));
+  auto mnt = MountFs(f->loop.path(), dir, "ext4", 0, "");
+  if (!mnt) {
+    *reason = mnt.error().err == ENODEV ? "config:CONFIG_EXT4_FS" : "setup:mount-ext4";
+    return std::unexpected(mnt.error());
+  }
+  f->mount = std::move(*mnt);
+  *reason = "setup:read-file";
+  CKC_TRY(file, DiskFile("ext4/memcg-read.dat", bytes));
+  f->fd = std::move(*file);
+  f->bytes = bytes;
+  void* map = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, f->fd.get(), 0);
+  if (map == MAP_FAILED) return ErrnoError("mmap", "ext4/memcg-read.dat");
+  f->map = map;
+  reason->clear();
+  return f;
+}
+
 }  // namespace
 
-Status RegisterFile(MemcgEnv& env) {
+Status RegisterFile(MemcgEnv& env, bool private_mount_ns) {
   const std::size_t user_bytes = ByMode<std::size_t>(1u << 20, 16u << 20, 128u << 20);
   const std::size_t read_bytes = ByMode<std::size_t>(2u << 20, 16u << 20, 64u << 20);
   CKC_TRY(disk, DiskFile("memcg-private.dat", user_bytes));
   CKC_TRY(shm, Memfd("ckc-bench-shared"));
   CKC_TRY(wfd, Memfd("ckc-bench-write"));
-  CKC_TRY(rfd, DiskFile("memcg-read.dat", read_bytes));
   const std::string disk_fs = FsName(disk->get());
   LoopSpec priv{
       .family = "BM_MemcgFaultFile",
@@ -156,13 +226,20 @@ Status RegisterFile(MemcgEnv& env) {
   RegisterDepthSeries(env, write);
   LoopSpec read{.family = "BM_MemcgFaultFile",
                 .id = kFaultFileRow.id,
-                .loop = "read/fs:" + FsName(rfd->get()),
-                .fs = FsName(rfd->get()),
+                .loop = "read/fs:ext4",
+                .fs = "ext4",
                 .bytes = read_bytes,
                 .iterations = ByMode<int64_t>(1, 2, 4),
-                .limit_pcts = {50},
-                .cycle = [rfd](std::size_t b) { return ReadCycle(rfd->get(), b); },
-                .before_cycle = [rfd] { return DropCache(rfd->get()); }};
+                .limit_pcts = {50}};
+  std::string reason;
+  if (auto cold = MakeColdFile(read_bytes, private_mount_ns, &reason)) {
+    std::shared_ptr<ColdFile> f = *cold;
+    read.cycle = [f](std::size_t b) { return ReadCycle(f->fd.get(), b); };
+    read.before_cycle = [f] { return DropCache(f->fd.get()); };
+    read.check_cycle = [f] { return ColdCheck(*f); };
+  } else {
+    read.unavailable = fmt::format("{} ({})", reason, cold.error().Message());
+  }
   RegisterDepthSeries(env, read);
   benchmark::AddCustomContext("ckc_file_fs", disk_fs);
   return {};
