@@ -3,14 +3,20 @@
 // the emptied group; for a cheap controller (pids) and the memory controller (whose css carries
 // per-CPU statistics to allocate and, on rmdir, to offline). The timed call is the bare
 // system call; the groups sit below a run-scoped parent made with the cgroup layer.
+//   curve:cg-siblings/op:mkdir-rmdir/controller:memory/siblings:N  mkdir + rmdir of one memory
+//       cgroup beside N siblings made beforehand: a scale curve (slope group
+//       BM_CgroupOps/curve:cg-siblings/controller:memory). A directory's entries are an rbtree
+//       (kernfs) and nothing else walks the siblings, so the cost is meant to be flat in N.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cgroups.h"
 #include "fd.h"
@@ -91,6 +97,66 @@ Result<std::shared_ptr<OpsGroups>> MakeGroups(const CgroupSystem& sys, const std
   return g;
 }
 
+// A parent with `count` children made beforehand; member order is teardown order reversed (the
+// children go first).
+struct SiblingGroups {
+  Cgroup parent;
+  std::deque<Cgroup> children;
+  std::string dir;  // parent's directory for the controller
+};
+
+Result<std::shared_ptr<SiblingGroups>> MakeSiblings(const CgroupSystem& sys,
+                                                    const std::string& ctrl, int count) {
+  auto g = std::make_shared<SiblingGroups>();
+  CKC_TRY(parent, Cgroup::Create(sys, fmt::format("cgsib-{}-{}", ctrl, count), {ctrl}));
+  g->parent = std::move(parent);
+  CKC_TRY(dir, g->parent.Dir(ctrl));
+  g->dir = dir;
+  for (int i = 0; i < count; ++i) {
+    CKC_TRY(child, g->parent.CreateChild(fmt::format("s{}", i)));
+    g->children.push_back(std::move(child));
+  }
+  return g;
+}
+
+void BM_CgroupMkdirRmdirBeside(benchmark::State& state, const std::shared_ptr<SiblingGroups>& g) {
+  std::string path = g->dir + "/x";
+  for (auto _ : state) {
+    if (::mkdir(path.c_str(), 0755) != 0) {
+      Skip(state, ErrnoError("mkdir", path).error(), "cgroup-mkdir");
+      break;
+    }
+    if (::rmdir(path.c_str()) != 0) {
+      Skip(state, ErrnoError("rmdir", path).error(), "cgroup-rmdir");
+      break;
+    }
+  }
+  state.counters["siblings"] = static_cast<double>(g->children.size());
+}
+
+void RegisterSiblingCurve(const Result<CgroupSystem>& sys) {
+  const std::string ctrl = "memory";
+  for (int n : ByMode<std::vector<int>>({1, 4}, {1, 16, 256}, {1, 4, 16, 64, 256})) {
+    Case c{.name = fmt::format("BM_CgroupOps/curve:cg-siblings/op:mkdir-rmdir/controller:{}/"
+                               "siblings:{}",
+                               ctrl, n),
+           .id = kCgroupOpsRow.id};
+    if (::geteuid() != 0 || !sys) {
+      Error why{0, "cgroup", ctrl, "needs root and a cgroup mount"};
+      c.fn = [why](benchmark::State& s) { Skip(s, why, "needs:root"); };
+    } else if (auto g = MakeSiblings(*sys, ctrl, n); !g) {
+      Error why = g.error();
+      c.fn = [why](benchmark::State& s) { Skip(s, why, "setup:cgroup"); };
+    } else {
+      c.fn = [g = *g](benchmark::State& s) { BM_CgroupMkdirRmdirBeside(s, g); };
+    }
+    c.slope_group = fmt::format("BM_CgroupOps/curve:cg-siblings/controller:{}", ctrl);
+    c.level = n;
+    c.shape = "flat";
+    Add(std::move(c));
+  }
+}
+
 }  // namespace
 
 Status RegisterCgroupOps() {
@@ -116,6 +182,7 @@ Status RegisterCgroupOps() {
     add("rmdir", [g](benchmark::State& s) { BM_CgroupMkdirRmdir(s, g, false); });
     add("attach", [g](benchmark::State& s) { BM_CgroupAttach(s, g); });
   }
+  RegisterSiblingCurve(sys);
   return {};
 }
 

@@ -12,6 +12,12 @@
 //                    sentinel (veth:0 ... the sentinel is the 17th, so its veth is amortised over
 //                    the batch): the workqueue is ordered, so when the sentinel's peer is gone,
 //                    every namespace queued before it has been through cleanup_net too.
+//   curve:netns-alive/alive:N  one namespace with a veth (as veth:1/batch:1) created and
+//                    destroyed while N namespaces are alive besides the host's (the reference
+//                    and N - 1 more held by their fds): a scale curve (slope group
+//                    BM_NetnsTeardown/curve:netns-alive). Namespaces are meant to be
+//                    independent, so the cost is meant to be flat in N (expect_flat; cleanup_net's
+//                    unhash_nsid does walk every live namespace, a small linear term).
 // Figures are per namespace (manual time = batch time / batch).
 #include <fmt/format.h>
 
@@ -19,6 +25,9 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include "fd.h"
 
 #include "harness.h"
 #include "netlink.h"
@@ -94,6 +103,49 @@ void BM_NetnsTeardown(benchmark::State& state, const std::shared_ptr<Reference>&
   state.counters["batch"] = batch;
 }
 
+// The namespaces held alive for the curve; one pool, resized before each point's case.
+struct AlivePool {
+  std::vector<Netns> held;
+};
+
+// Makes `pool` hold exactly `n` namespaces. Those dropped are torn down by the ordered netns
+// workqueue: a sentinel queued after them is gone only once they are, so waiting for it keeps
+// their teardown out of the next case's figures.
+Status ResizePool(Reference& ref, AlivePool& pool, std::size_t n) {
+  if (pool.held.size() > n) {
+    pool.held.resize(n);
+    CKC_TRY(flushed, OneBatch(ref, 0, false));
+    (void)flushed;
+  }
+  while (pool.held.size() < n) {
+    CKC_TRY(ns, Netns::Create());
+    pool.held.push_back(std::move(ns));
+  }
+  return {};
+}
+
+void BM_NetnsAlive(benchmark::State& state, const std::shared_ptr<Reference>& ref,
+                   const std::shared_ptr<AlivePool>& pool, int alive) {
+  if (!ref) return Skip(state, Failure("netns", "reference", "not created"), "needs:root");
+  auto max = ReadFile("/proc/sys/user/max_net_namespaces");
+  if (max && std::stol(*max) < alive + 2) {
+    return Skip(state, Failure("netns", "/proc/sys/user/max_net_namespaces", *max),
+                fmt::format("needs:max_net_namespaces>={}", alive + 2));
+  }
+  if (auto st = ResizePool(*ref, *pool, static_cast<std::size_t>(alive - 1)); !st) {
+    return Skip(state, st.error(), "setup:netns-pool");
+  }
+  for (auto _ : state) {
+    auto secs = OneBatch(*ref, 1, true);
+    if (!secs) {
+      Skip(state, secs.error(), "setup:netns");
+      break;
+    }
+    state.SetIterationTime(*secs);
+  }
+  state.counters["alive"] = alive;
+}
+
 }  // namespace
 
 Status RegisterNetnsTeardown() {
@@ -109,6 +161,17 @@ Status RegisterNetnsTeardown() {
          .id = kNetnsTeardownRow.id,
          .fn = [ref, batch, veth](benchmark::State& s) { BM_NetnsTeardown(s, ref, batch, veth); },
          .iterations = batch == 1 ? iters * 4 : iters,
+         .manual_time = true});
+  }
+  auto pool = std::make_shared<AlivePool>();
+  for (int alive : ByMode<std::vector<int>>({1, 4}, {1, 16, 256}, {1, 4, 16, 64, 256})) {
+    Add({.name = fmt::format("BM_NetnsTeardown/curve:netns-alive/alive:{}", alive),
+         .id = kNetnsTeardownRow.id,
+         .fn = [ref, pool, alive](benchmark::State& s) { BM_NetnsAlive(s, ref, pool, alive); },
+         .slope_group = "BM_NetnsTeardown/curve:netns-alive",
+         .level = alive,
+         .shape = "flat",
+         .iterations = ByMode<int64_t>(1, 3, 10),
          .manual_time = true});
   }
   return {};
