@@ -72,8 +72,8 @@ TEST(Io, Accounting) {
                                                ErrnoName(int(-std::min(rd, 0L)))));
                          return 0;
                        }));
-  ASSERT_TRUE(r.status.Exited(0)) << "setup: O_DIRECT I/O on " << disk.path() << ": "
-                                  << r.Describe();
+  CKC_ASSERT_SETUP(r.status.Exited(0))
+      << "O_DIRECT I/O on " << disk.path() << " from the group; " << r.Describe();
   ASSERT_OK_AND_ASSIGN(IoStat s, cg.GetIoStat(disk.dev()));
   EXPECT_GE(s.wbytes, 4 * kMiB) << "written bytes of the group on " << disk.path();
   EXPECT_LT(s.wbytes, 6 * kMiB) << "written bytes of the group on " << disk.path();
@@ -166,7 +166,9 @@ TEST(Io, BufferedWritesBypass) {
   long tw = std::stol(r.reports[0]);
   ASSERT_OK_AND_ASSIGN(UniqueFd fd, disk.Open(O_WRONLY));
   auto t0 = Clock::now();
-  ASSERT_THAT(::fsync(fd.get()), SyscallSucceeds()) << "setup: fsync " << disk.path();
+  int synced = ::fsync(fd.get());
+  int sync_errno = errno;
+  CKC_ASSERT_SETUP(synced == 0) << "fsync " << disk.path() << ": " << ErrnoName(sync_errno);
   long tf = MsSince(t0);
   ASSERT_OK_AND_ASSIGN(IoStat s, cg.GetIoStat(disk.dev()));
   ASSERT_OK_AND_ASSIGN(CgroupVersion v, cg.version("io"));

@@ -121,13 +121,14 @@ TEST(NetPrio, Ifpriomap) {
                 "v1: net_prio.ifpriomap gives the group's outgoing packets on an interface the "
                 "priority configured for that interface");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("net_prio", 1, "v2-has-no-net_prio"),
-              Config("CONFIG_CGROUP_NET_PRIO"));
+              Config("CONFIG_CGROUP_NET_PRIO"), Config("CONFIG_PACKET"));
   constexpr uint32_t kPriority = 13;
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "netprio", {"net_prio"}));
   ASSERT_OK(cg.Write("net_prio", "net_prio.ifpriomap", fmt::format("lo {}", kPriority)));
   ASSERT_OK_AND_ASSIGN(UniqueFd filter, PrioritySocketFilter(kPriority));
   UniqueFd sniff(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL)));
-  ASSERT_TRUE(sniff.valid()) << "setup: socket(AF_PACKET): " << ErrnoName(errno);
+  int sniff_errno = errno;
+  CKC_ASSERT_SETUP(sniff.valid()) << "socket(AF_PACKET): " << ErrnoName(sniff_errno);
   int prog = filter.get();
   ASSERT_THAT(::setsockopt(sniff.get(), SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog),
               SyscallSucceeds());

@@ -82,18 +82,25 @@ Requirement Swap(uint64_t min_free_bytes) {
 
 namespace {
 
-// "0" in /proc/sys/user/max_<type>_namespaces: no namespace of that type can be made by this user
-// namespace or any below it (kernel/ucount.c counts every level up to the initial one).
-std::optional<std::string> QuotaZero(uint64_t clone_flags) {
+// /proc/sys/user/max_<type>_namespaces below `count`: fewer namespaces of that type than the row
+// needs can be made by this user namespace or any below it (kernel/ucount.c counts every level up
+// to the initial one); "0" lets none be made.
+std::optional<std::string> QuotaBelow(uint64_t clone_flags, uint64_t count) {
   for (NsType t : kAllNsTypes) {
     if ((clone_flags & static_cast<uint64_t>(NsCloneFlag(t))) == 0) continue;
     std::string name = fmt::format("user.max_{}_namespaces", NsName(t));
-    if (auto max = ReadSysctl(name); max && *max == "0") {
+    auto max = ReadSysctl(name);
+    if (!max || std::strtoull(max->c_str(), nullptr, 10) >= count) continue;
+    if (*max == "0") {
       return fmt::format("sysctl:{} (is 0: no new {} namespace can be made)", name, NsName(t));
     }
+    return fmt::format("sysctl:{} (is {}: fewer than the {} {} namespaces the row makes)", name,
+                       *max, count, NsName(t));
   }
   return std::nullopt;
 }
+
+std::optional<std::string> QuotaZero(uint64_t clone_flags) { return QuotaBelow(clone_flags, 1); }
 
 uint64_t AllCloneNewFlags() {
   uint64_t all = 0;
@@ -128,8 +135,8 @@ std::optional<uint64_t> CloneFlagsIn(std::string_view text) {
 
 }  // namespace
 
-Requirement NamespaceQuota(uint64_t clone_flags) {
-  return {[clone_flags]() { return QuotaZero(clone_flags); }};
+Requirement NamespaceQuota(uint64_t clone_flags, uint64_t count) {
+  return {[clone_flags, count]() { return QuotaBelow(clone_flags, count); }};
 }
 
 std::optional<std::string> NamespaceQuotaReason(std::string_view failure) {

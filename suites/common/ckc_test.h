@@ -84,9 +84,10 @@ Requirement NamespaceType(NsType type);  // kernel:<type>-namespace
 Requirement UnprivilegedUserns();        // sysctl:user.max_user_namespaces / ...
 // needs:swap — a swap device, with at least `min_free_bytes` of it free.
 Requirement Swap(uint64_t min_free_bytes = 0);
-// The namespace-count limits let the caller make the namespaces of `clone_flags` (CLONE_NEW*):
-// sysctl:user.max_<type>_namespaces when that limit (of the caller's user namespace) is 0.
-Requirement NamespaceQuota(uint64_t clone_flags);
+// The namespace-count limits let the caller make the namespaces of `clone_flags` (CLONE_NEW*),
+// `count` of each type: sysctl:user.max_<type>_namespaces when that limit (of the caller's user
+// namespace) is below it (0 for one). A row about a limit requires only the ones it does not test.
+Requirement NamespaceQuota(uint64_t clone_flags, uint64_t count = 1);
 Requirement Command(std::string path);  // setup:missing-<path>
 // Root, or else what a row needs to run unprivileged through a user namespace of its own
 // (pair with Sandbox::UserNsUnlessRoot()): /proc/self/ns/user and no sysctl forbidding it.

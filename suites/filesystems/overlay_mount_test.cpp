@@ -27,7 +27,7 @@ TEST(Overlay, Readonly) {
   CKC_BEHAVIOUR("ovl.readonly", "K",
                 "an overlay mounted with lower layers only and no upperdir is read-only: writes, "
                 "creates, mkdir and unlink fail with EROFS");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -63,7 +63,7 @@ TEST(Overlay, WorkdirRules) {
   CKC_BEHAVIOUR("ovl.workdir-rules", "K",
                 "mounting an overlay with an upperdir is refused unless a workdir is given on the "
                 "upper's file system, outside upperdir itself");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -102,7 +102,7 @@ TEST(Overlay, UnmountKeepsUpper) {
   CKC_BEHAVIOUR("ovl.unmount-keeps-upper", "F",
                 "after unmounting, all changes remain in the upper layer and none in the lower, "
                 "and mounting again gives the same merged view");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
@@ -169,7 +169,8 @@ TEST(Overlay, UsernsMount) {
                 "root of a user namespace can mount an overlay (with userxattr) and copy-up works "
                 "there",
                 "5.11");
-  CKC_REQUIRE(Config("CONFIG_OVERLAY_FS"), Config("CONFIG_USER_NS"), NamespaceType(NsType::kUser));
+  CKC_REQUIRE(Config("CONFIG_OVERLAY_FS"), Config("CONFIG_USER_NS"), NamespaceType(NsType::kUser),
+              NamespaceQuota(CLONE_NEWUSER | CLONE_NEWNS));
   if (::geteuid() != 0) CKC_REQUIRE(UnprivilegedUserns());
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(auto unknown, ProbeUserxattrUnknown(TestDir() + "/probe"));

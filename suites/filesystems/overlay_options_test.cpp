@@ -117,7 +117,7 @@ TEST(Overlay, MetacopyCopiesMetadataOnly) {
                 "upper file carries the metacopy mark and no data, and the data is copied up only "
                 "when the file is first written",
                 "4.19");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   ASSERT_OK_AND_ASSIGN(auto missing, ProbeOverlay("metacopy", WithOptions({{"metacopy", "on"}})));
   CKC_REQUIRE(Known(missing));
   std::string base = TestDir() + "/ovl";
@@ -178,7 +178,7 @@ TEST(Overlay, IndexKeepsHardlinks) {
   CKC_BEHAVIOUR("ovl.index-hardlinks", "K",
                 "with index=on, copying up one name of a hard-linked lower file keeps the link, "
                 "so a change made through that name shows through the other name as well");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   ASSERT_OK_AND_ASSIGN(auto missing, ProbeOverlay("index", WithOptions({{"index", "on"}})));
   CKC_REQUIRE(Known(missing));
   std::string base = TestDir() + "/ovl";
@@ -233,7 +233,7 @@ TEST(Overlay, VolatileLeavesMarker) {
                 "same upper and work directories cannot be mounted again until that marker is "
                 "deleted",
                 "5.10");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   ASSERT_OK_AND_ASSIGN(auto missing, ProbeOverlay("volatile", WithOptions({{"volatile", ""}})));
   CKC_REQUIRE(Known(missing));
   std::string base = TestDir() + "/ovl";
@@ -343,7 +343,7 @@ TEST(Overlay, XinoUniformInodes) {
                 "with xino=on, files and directories of the merged view all report the overlay's "
                 "own st_dev, and no two of them share an inode number, even when the layers sit "
                 "on different file systems");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   ASSERT_OK_AND_ASSIGN(auto missing, ProbeOverlay("xino", WithOptions({{"xino", "on"}})));
   CKC_REQUIRE(Known(missing));
   std::string base = TestDir() + "/ovl";
@@ -375,7 +375,7 @@ TEST(Overlay, BusyUpperRefused) {
   CKC_BEHAVIOUR("ovl.busy-upper", "K",
                 "an upper or work directory that one mounted overlay uses is refused with EBUSY "
                 "to a second overlay (one with index=on, which claims them exclusively)");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   ASSERT_OK_AND_ASSIGN(auto missing, ProbeOverlay("index", WithOptions({{"index", "on"}})));
   CKC_REQUIRE(Known(missing));
   std::string base = TestDir() + "/ovl";
@@ -423,7 +423,7 @@ TEST(Overlay, DataOnlyLowerServesData) {
                 "in the merged view, and their content is reached only through a metacopy file "
                 "above that redirects to it",
                 "6.5");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   ASSERT_OK_AND_ASSIGN(auto missing, ProbeOverlay("data-only-lower", [](const OverlayMount& o) {
                          return DataOnlySpec(o, 1, {{"metacopy", "on"}});
                        }));

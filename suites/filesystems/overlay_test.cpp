@@ -20,7 +20,7 @@ TEST(Overlay, MergedView) {
   // "Upper and Lower".
   CKC_BEHAVIOUR("ovl.merged-view", "F",
                 "the merged directory shows the files of both the lower and the upper layer");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, MountSeeded(base));
@@ -41,7 +41,7 @@ TEST(Overlay, UpperWins) {
   // shown and the lower one hidden.
   CKC_BEHAVIOUR("ovl.upper-wins", "F",
                 "when a name exists in both layers, the merged view shows the upper layer's file");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
@@ -64,7 +64,7 @@ TEST(Overlay, CopyUpOnWrite) {
   CKC_BEHAVIOUR("ovl.copy-up-on-write", "F",
                 "appending to a file from lower via the merged directory first copies the entire "
                 "file to upper, leaving the lower original unchanged");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -96,7 +96,8 @@ TEST(Overlay, CopyUpMetadata) {
   CKC_BEHAVIOUR("ovl.copy-up-metadata", "K",
                 "changing a lower file's mode, owner or times through the merged view copies it "
                 "up, with only its metadata copied when metacopy=on");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), Config("CONFIG_TMPFS_XATTR"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS),
+              Config("CONFIG_TMPFS_XATTR"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {

@@ -33,7 +33,7 @@ TEST(Overlay, WhiteoutOnDelete) {
   CKC_BEHAVIOUR("ovl.whiteout-on-delete", "F",
                 "removing a lower file through the merged view hides it there by putting a 0/0 "
                 "character-device whiteout in upper, while the lower file stays");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, MountSeeded(base));
@@ -68,7 +68,7 @@ TEST(Overlay, WhiteoutUnreadable) {
   // root passes it (CAP_DAC_OVERRIDE) and the open fails because no driver has 0/0 (ENXIO).
   CKC_BEHAVIOUR("ovl.whiteout-unreadable", "F",
                 "opening a whiteout fails: an unprivileged reader gets EACCES, root gets ENXIO");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, InPrivateMountNs([&](Channel& ch) {
@@ -88,8 +88,10 @@ TEST(Overlay, WhiteoutUnreadable) {
   Observations seen = Parse(r);
   RecordProperty("whiteout_open_as_root", seen["root"]);
   RecordProperty("whiteout_open_as_nobody", seen["nobody"]);
-  ASSERT_EQ(seen["kind"], "whiteout (char 0/0)") << "setup: rm did not leave a whiteout";
-  EXPECT_EQ(seen["nobody-control"], "ok") << "setup: uid 65534 cannot open upper/rw.txt either";
+  CKC_ASSERT_SETUP(seen["kind"] == "whiteout (char 0/0)")
+      << "rm in merged leaves a whiteout in upper; saw " << seen["kind"];
+  CKC_ASSERT_SETUP(seen["nobody-control"] == "ok")
+      << "uid 65534 opens upper/rw.txt (the control); saw " << seen["nobody-control"];
   EXPECT_EQ(seen["nobody"], "!EACCES") << "unprivileged reader of the whiteout (as in the seed)";
   EXPECT_EQ(seen["root"], "!ENXIO") << "root reading the whiteout (no device 0/0)";
 }
@@ -100,7 +102,8 @@ TEST(Overlay, OpaqueDir) {
   CKC_BEHAVIOUR("ovl.opaque-dir", "K",
                 "after a lower directory is deleted and recreated through the merged view, upper "
                 "holds it as an opaque directory, so the old lower entries no longer show");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), Config("CONFIG_TMPFS_XATTR"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS),
+              Config("CONFIG_TMPFS_XATTR"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
@@ -135,7 +138,8 @@ TEST(Overlay, DirRename) {
                 "rename() of a directory that comes from lower is refused with EXDEV under "
                 "redirect_dir=off, and under redirect_dir=on it works, the upper copy recording a "
                 "redirect to the old name");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), Config("CONFIG_TMPFS_XATTR"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS),
+              Config("CONFIG_TMPFS_XATTR"));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, OverlayMount::Create(base));
@@ -171,7 +175,7 @@ TEST(Overlay, MultiLower) {
   CKC_BEHAVIOUR("ovl.multi-lower", "K",
                 "with more than one lower layer, a name found in several of them is taken from the "
                 "leftmost lowerdir");
-  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"));
+  CKC_REQUIRE(Root(), Config("CONFIG_OVERLAY_FS"), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/ovl";
   ASSERT_OK_AND_ASSIGN(ChildResult r, InPrivateMountNs([&](Channel& ch) {
                          CKC_CHILD_TRY(ovl, OverlayMount::Create(base, 3));

@@ -38,7 +38,10 @@ key_t TestKey() { return static_cast<key_t>(0x636b0000 | (::getpid() & 0xffff));
 void ExpectIsolated(const IpcKind& kind, const Sandbox& owner_box, const Sandbox& prober_box,
                     const std::string& what) {
   errno = 0;
-  ASSERT_LT(kind.lookup(), 0) << "setup: the host already has the " << what << " ckc uses";
+  long host_lookup = kind.lookup();
+  CKC_ASSERT_SETUP(host_lookup < 0)
+      << "no " << what << " under ckc's name in the test's own namespace yet; lookup gave "
+      << host_lookup;
   ASSERT_OK_AND_ASSIGN(Sandboxed owner, owner_box.Run([&](Channel& ch) {
     long id = kind.create();
     PutCall(ch, "create", id);
@@ -52,8 +55,10 @@ void ExpectIsolated(const IpcKind& kind, const Sandbox& owner_box, const Sandbox
     ASSERT_OK_AND_ASSIGN(std::string msg, owner.channel.Recv(std::chrono::seconds(10)));
     own.reports.push_back(msg);
   }
-  ASSERT_EQ(Value(own, "create"), "ok") << "setup: creating the " << what << "; " << own.Describe();
-  ASSERT_EQ(Value(own, "lookup-own"), "ok") << "setup: the owner must find its own " << what;
+  CKC_ASSERT_SETUP(Value(own, "create") == "ok")
+      << "creating the " << what << " in the owner's namespace; " << own.Describe();
+  CKC_ASSERT_SETUP(Value(own, "lookup-own") == "ok")
+      << "the owner finds its own " << what << "; saw " << Value(own, "lookup-own");
   long id = std::stol(Value(own, "id"));
   ASSERT_OK_AND_ASSIGN(ChildResult other, RunInSandbox(prober_box, [&](Channel& ch) {
                          PutCall(ch, "lookup", kind.lookup());
@@ -89,7 +94,8 @@ TEST(IpcNamespace, SysvShmIsolated) {
   CKC_BEHAVIOUR("ipc.sysv-shm-isolated", "D",
                 "a System V shared memory segment made in one ipc namespace cannot be found by key "
                 "or by id from any other ipc namespace");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"),
+              NamespaceQuota(CLONE_NEWIPC));
   key_t key = TestKey();
   IpcKind shm{
       .create =
@@ -109,7 +115,8 @@ TEST(IpcNamespace, SysvSemIsolated) {
   CKC_BEHAVIOUR("ipc.sysv-sem-isolated", "D",
                 "a System V semaphore set made in one ipc namespace cannot be found by key or by "
                 "id from any other ipc namespace");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"),
+              NamespaceQuota(CLONE_NEWIPC));
   key_t key = TestKey();
   IpcKind sem{
       .create = [key] { return static_cast<long>(::semget(key, 1, IPC_CREAT | IPC_EXCL | 0600)); },
@@ -128,7 +135,8 @@ TEST(IpcNamespace, SysvMsgIsolated) {
   CKC_BEHAVIOUR("ipc.sysv-msg-isolated", "D",
                 "a System V message queue made in one ipc namespace cannot be found by key or by "
                 "id from any other ipc namespace");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_SYSVIPC"),
+              NamespaceQuota(CLONE_NEWIPC));
   key_t key = TestKey();
   IpcKind msg{
       .create = [key] { return static_cast<long>(::msgget(key, IPC_CREAT | IPC_EXCL | 0600)); },
@@ -149,7 +157,7 @@ TEST(IpcNamespace, PosixMqIsolated) {
                 "a POSIX message queue belongs to one ipc namespace: other namespaces cannot open "
                 "it and their mqueue file systems do not list it");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), NamespaceType(NsType::kMnt),
-              Config("CONFIG_POSIX_MQUEUE"));
+              Config("CONFIG_POSIX_MQUEUE"), NamespaceQuota(CLONE_NEWIPC | CLONE_NEWNS));
   std::string name = fmt::format("/ckc-mq-{}", ::getpid());
   std::string fsdir = TestDir() + "/mqueue";
   ASSERT_OK(MakeDirs(fsdir));

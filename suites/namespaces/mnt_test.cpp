@@ -46,9 +46,9 @@ TEST(MountNamespace, PrivateTmpfs) {
   CKC_BEHAVIOUR("mnt.private-tmpfs", "D",
                 "a tmpfs mounted over /tmp inside a new mount namespace, and the files made on it, "
                 "cannot be seen from the parent namespace");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS));
   std::string marker = fmt::format("/tmp/ckc-private-tmpfs-{}", ::getpid());
-  ASSERT_FALSE(fs::exists(marker)) << "setup: " << marker << " already exists";
+  CKC_ASSERT_SETUP(!fs::exists(marker)) << "no " << marker << " on the host yet; it exists";
   int host_entries = Entries("/tmp");
   auto box = Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWNS).Then("tmpfs on /tmp", [] {
     return Keep(MountTmpfs("/tmp", "size=1m"));
@@ -82,7 +82,7 @@ TEST(MountNamespace, CleanupOnExit) {
   CKC_BEHAVIOUR("mnt.cleanup-on-exit", "D",
                 "mounts made inside a mount namespace are taken down when the last process in that "
                 "namespace exits");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS));
   std::string dir = TestDir() + "/m";
   ASSERT_OK(MakeDirs(dir));
   auto box = Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWNS).Then("tmpfs", [&]() -> Status {
@@ -97,10 +97,12 @@ TEST(MountNamespace, CleanupOnExit) {
   ASSERT_OK_AND_ASSIGN(UnmountWatch watch, UnmountWatch::Create(file));
   EXPECT_FALSE(fs::exists(dir + "/on-tmpfs")) << "the child's tmpfs leaked into the parent";
   ASSERT_OK_AND_ASSIGN(bool early, watch.WaitUnmounted(std::chrono::milliseconds(0)));
-  ASSERT_FALSE(early) << "setup: the tmpfs went away while its namespace was alive";
+  ASSERT_FALSE(early) << "expected the tmpfs to stay mounted while its namespace's process lives; "
+                         "it was unmounted before that process exited";
   ASSERT_OK(child.channel.Send("go"));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, child.child.Wait(std::chrono::seconds(10)));
-  ASSERT_TRUE(st.Exited(0)) << "setup: " << st.Describe();
+  CKC_ASSERT_SETUP(st.Exited(0)) << "the namespace's process exits 0 once told; it "
+                                 << st.Describe();
   ASSERT_OK_AND_ASSIGN(bool gone, watch.WaitUnmounted(std::chrono::seconds(20)));
   EXPECT_TRUE(gone) << "expected the tmpfs mounted in the namespace to be unmounted (IN_UNMOUNT) "
                        "within 20 s of its last process exiting; it was not";
@@ -185,7 +187,7 @@ TEST(MountNamespace, Propagation) {
                 "across two mount namespaces a mount under a shared mount appears in the peer "
                 "copy either way, one under a master reaches its slave but never back, and one "
                 "under a private mount stays where it was made");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/prop";
   ASSERT_OK(MakeDirs(base));
   ASSERT_OK_AND_ASSIGN(ChildResult r,
@@ -245,7 +247,8 @@ TEST(MountNamespace, OwnRoot) {
   CKC_BEHAVIOUR("mnt.own-root", "D",
                 "a process can be given a root directory of its own, by pivot_root() or by "
                 "chroot(), after which the host's paths are out of its sight");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), RootIsNotRootfs());
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS),
+              RootIsNotRootfs());
   std::string root = TestDir() + "/rootfs";
   ASSERT_OK(MakeDirs(root));
   ASSERT_OK(WriteFileAtomic(root + "/ckc-root-marker", "x"));
@@ -304,6 +307,7 @@ TEST(MountNamespace, MaskPaths) {
                 "sensitive paths can be hidden from a process in its mount namespace: a /proc file "
                 "covered by /dev/null, /sys by an empty tmpfs, /proc/sys made read-only");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceType(NsType::kNet),
+              NamespaceQuota(CLONE_NEWNS | CLONE_NEWNET),
               Requirement{[]() -> std::optional<std::string> {
                 if (!MaskableProcFile().empty()) return std::nullopt;
                 return "setup:no-maskable-proc-file (none of /proc/kcore, keys, timer_list, "
@@ -317,8 +321,9 @@ TEST(MountNamespace, MaskPaths) {
       RunInSandbox(Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWNS | CLONE_NEWNET),
                    [&](Channel& ch) { return MaskAndProbe(ch, file); }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
-  ASSERT_EQ(Value(r, "ip_forward-before"), "ok")
-      << "setup: the sandbox's own sysctl must be writable";
+  CKC_ASSERT_SETUP(Value(r, "ip_forward-before") == "ok")
+      << "the sandbox's own net sysctl writable before the remount; saw "
+      << Value(r, "ip_forward-before");
   EXPECT_EQ(Value(r, "masked-is-null"), "yes") << "expected " << file << " masked by /dev/null";
   EXPECT_EQ(Value(r, "sys-entries"), "0")
       << "expected an empty /sys (the host's has " << host_sys << ")";
@@ -336,7 +341,7 @@ TEST(MountNamespace, ReadonlyBind) {
   CKC_BEHAVIOUR("mnt.readonly-bind", "F",
                 "creating or writing a file through a read-only bind mount fails with EROFS, while "
                 "the original path stays writable");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS));
   std::string rw = TestDir() + "/rw", ro = TestDir() + "/ro";
   ASSERT_OK(MakeDirs(rw));
   ASSERT_OK(MakeDirs(ro));

@@ -91,8 +91,8 @@ TEST(NewMountApi, AttachesTmpfsAndExplainsRefusals) {
                 "fsmount() and attached by move_mount(), no mount(2) involved; an option the file "
                 "system refuses fails fsconfig() and the context explains why in its message log",
                 "5.2");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), Syscall("fsopen", HasFsopen),
-              Syscall("move_mount", HasMoveMount));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS),
+              Syscall("fsopen", HasFsopen), Syscall("move_mount", HasMoveMount));
   std::string target = TestDir() + "/new-api";
   ASSERT_OK(MakeDirs(target));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(MountBox(), [&](Channel& ch) {
@@ -167,8 +167,8 @@ TEST(OpenTree, CloneStaysDetachedUntilMoved) {
                 "until move_mount() attaches it, and a copy that was never attached is unmounted "
                 "once its last fd is closed",
                 "5.2");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), Syscall("open_tree", HasOpenTree),
-              Syscall("move_mount", HasMoveMount));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS),
+              Syscall("open_tree", HasOpenTree), Syscall("move_mount", HasMoveMount));
   std::string src = TestDir() + "/src", dst = TestDir() + "/dst";
   ASSERT_OK(MakeDirs(src));
   ASSERT_OK(MakeDirs(dst));
@@ -176,7 +176,8 @@ TEST(OpenTree, CloneStaysDetachedUntilMoved) {
                          return CloneAndAttach(ch, src, dst);
                        }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
-  ASSERT_EQ(Value(r, "mounts-before"), "1") << "setup: the source tmpfs in mountinfo";
+  CKC_ASSERT_SETUP(Value(r, "mounts-before") == "1")
+      << "the source tmpfs listed once in mountinfo; saw " << Value(r, "mounts-before");
   EXPECT_EQ(Value(r, "mounts-with-copy"), "1")
       << "the detached copy must not be listed in /proc/self/mountinfo";
   EXPECT_EQ(Value(r, "copy-has-marker"), "yes") << "the copy shows the source's files";
@@ -224,7 +225,7 @@ TEST(MountSetattr, RecursiveFlagsSetAndClearTree) {
                 "one mount_setattr() call with AT_RECURSIVE makes every mount of a tree read-only "
                 "and nosuid, and a second one clears both flags on the whole tree again",
                 "5.12");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt),
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS),
               Syscall("mount_setattr", HasMountSetattr));
   std::string base = TestDir() + "/tree";
   ASSERT_OK(MakeDirs(base));
@@ -367,9 +368,10 @@ TEST(IdmappedMount, MapsOwnersThroughUserNamespace) {
                 "the reverse-mapped ids, while a mount already attached is refused with EINVAL",
                 "5.12");
   IdmapFs fs;
-  CKC_REQUIRE(Root(), NamespaceType(NsType::kMnt), Syscall("mount_setattr", HasMountSetattr),
-              Syscall("open_tree", HasOpenTree), IdmappableFs(&fs));
-  ASSERT_TRUE(fs.broken.empty()) << "setup: " << fs.broken;
+  CKC_REQUIRE(Root(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS | CLONE_NEWUSER),
+              Syscall("mount_setattr", HasMountSetattr), Syscall("open_tree", HasOpenTree),
+              IdmappableFs(&fs));
+  if (!fs.broken.empty()) return SetupFailed(fs.broken, __FILE__, __LINE__);
   RecordProperty("idmapped_fs", fs.type);
   ASSERT_OK_AND_ASSIGN(UniqueFd users, MakeUserNs({{0, kMappedBase, kMappedCount}},
                                                   {{0, kMappedBase, kMappedCount}}));
@@ -421,7 +423,7 @@ TEST(UnbindableMount, RefusedAndPrunedFromRbind) {
   CKC_BEHAVIOUR("mnt.unbindable", "K",
                 "binding a mount marked MS_UNBINDABLE is refused with EINVAL, and a recursive "
                 "bind of a tree that holds one copies the other mounts but leaves it out");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS));
   std::string base = TestDir() + "/unbindable";
   ASSERT_OK(MakeDirs(base + "/src"));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(MountBox(), [&](Channel& ch) {

@@ -106,7 +106,7 @@ TEST(NetNamespace, UnprivilegedPortStartPerNamespace) {
                 "net.ipv4.ip_unprivileged_port_start belongs to each network namespace: lowered "
                 "to 0 in one, a process lacking CAP_NET_BIND_SERVICE can bind port 80 there, "
                 "while a fresh namespace still starts at 1024 and refuses it");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns(),
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns(),
               SysctlExists("net.ipv4.ip_unprivileged_port_start"));
   constexpr const char* kName = "net.ipv4.ip_unprivileged_port_start";
   ASSERT_OK_AND_ASSIGN(NsId host, HostNetns());
@@ -130,7 +130,8 @@ TEST(NetNamespace, UnprivilegedPortStartPerNamespace) {
                        }));
   ASSERT_CHILD_DONE(r);
   Observations seen = Parse(r);
-  ASSERT_EQ(seen["cap"], "dropped") << "setup: CAP_NET_BIND_SERVICE must be gone";
+  CKC_ASSERT_SETUP(seen["cap"] == "dropped")
+      << "CAP_NET_BIND_SERVICE dropped before the binds; it is " << seen["cap"];
   EXPECT_EQ(seen["fresh-n1"], "1024") << "a new namespace starts at the default";
   EXPECT_EQ(seen["write-n1"], "ok");
   EXPECT_EQ(seen["set-n1"], "0");
@@ -152,7 +153,7 @@ TEST(NetNamespace, PingGroupRangePerNamespace) {
                 "net.ipv4.ping_group_range belongs to each network namespace and decides who may "
                 "open an ICMP echo datagram socket: a caller whose group is inside the range gets "
                 "one, a caller outside it gets EACCES");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns(),
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns(),
               SysctlExists("net.ipv4.ping_group_range"));
   constexpr const char* kName = "net.ipv4.ping_group_range";
   ASSERT_OK_AND_ASSIGN(NsId host, HostNetns());
@@ -211,7 +212,7 @@ TEST(NetNamespace, SysctlsStartFreshAndStayInside) {
                 "per-namespace sysctls such as ip_default_ttl and ip_forward begin a new network "
                 "namespace at their documented starting values, and changing them there changes "
                 "neither another namespace nor the host");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(NsId host, HostNetns());
   std::string forward_before = Sysctl("net.ipv4.ip_forward");
   std::string ttl_before = Sysctl("net.ipv4.ip_default_ttl");

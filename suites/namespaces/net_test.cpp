@@ -95,12 +95,10 @@ Sandbox NetBox(uint64_t extra = 0) {
   return box;
 }
 
-// The child ran its observation to the end (exit 0); otherwise setup broke (kSetupBroke, with the
-// failed step in its reports) or it died.
-#define ASSERT_CHILD_FINISHED(r)                                                           \
-  ASSERT_TRUE((r).status.Exited(0))                                                        \
-      << ((r).status.Exited(kSetupBroke) ? "setup: " : "the child died while observing: ") \
-      << (r).Describe()
+// The child ran its observation to the end (exit 0). A broken setup step (kSetupBroke, with the
+// step in its reports) never gets here: RunInSandbox returns it as an error, so the row is broken.
+#define ASSERT_CHILD_FINISHED(r) \
+  ASSERT_TRUE((r).status.Exited(0)) << "the child died while observing: " << (r).Describe()
 
 // Loaded tunnel modules (sit, ipip, ip_gre, ip6_tunnel...) add their fallback devices (sit0,
 // tunl0, gre0, ip6tnl0) to every new namespace unless net.core.fb_tunnels_only_for_init_net is set.
@@ -114,6 +112,13 @@ std::string Names(const std::vector<std::string>& described) {
   return out.empty() ? "<none>" : out;
 }
 
+// Whether a reported link ("name#index ...") is the link called `name`.
+auto IsLink(std::string_view name) {
+  return [prefix = fmt::format("{}#", name)](const std::string& described) {
+    return described.starts_with(prefix);
+  };
+}
+
 // --- fresh namespaces ----------------------------------------------------------------------
 
 TEST(NetNamespace, FreshOnlyLoDown) {
@@ -122,7 +127,7 @@ TEST(NetNamespace, FreshOnlyLoDown) {
   CKC_BEHAVIOUR("net.fresh-only-lo-down", "D",
                 "a newly created net namespace holds a single interface, the loopback lo, and that "
                 "interface is down");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          NET_TRY(nl, NetlinkSocket::Open());
                          NET_CHECK(TellLinks(ch, nl, "link"));
@@ -141,7 +146,7 @@ TEST(NetNamespace, FreshUnreachable) {
   CKC_BEHAVIOUR("net.fresh-unreachable", "D",
                 "from a new net namespace, a TCP connect() to an IPv4 address outside it fails "
                 "with ENETUNREACH, as there is no route");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          Tell(ch, "tcp 1.1.1.1:80",
                               Outcome(TcpConnect("1.1.1.1", 80, kNetTimeout)));
@@ -158,7 +163,7 @@ TEST(NetNamespace, LoUp) {
   CKC_BEHAVIOUR("net.lo-up", "D",
                 "once lo is brought up inside a new net namespace, TCP connections over 127.0.0.1 "
                 "work there, where before they were unreachable");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          Tell(ch, "before", Outcome(TcpConnect("127.0.0.1", 1, kNetTimeout)));
                          NET_TRY(nl, NetlinkSocket::Open());
@@ -209,7 +214,8 @@ TEST(NetNamespace, VethPair) {
   CKC_BEHAVIOUR("net.veth-pair", "D",
                 "one end of a new veth pair can be moved into another net namespace, by the PID of "
                 "a process there or by a namespace fd, then renamed eth0 and brought up");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), Config("CONFIG_VETH"),
+              RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
         NET_TRY(by_pid, Netns::CreateWithProcess());
@@ -263,7 +269,8 @@ TEST(NetNamespace, VethConnectivity) {
   CKC_BEHAVIOUR("net.veth-connectivity", "D",
                 "two net namespaces joined by a veth pair, with both ends in one subnet and a "
                 "default route on one side, exchange TCP and ICMP traffic");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), Config("CONFIG_VETH"),
+              RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          NET_TRY(far, Netns::CreateWithProcess());
                          NET_TRY(here, NetlinkSocket::Open());
@@ -310,7 +317,8 @@ TEST(NetNamespace, VethTeardown) {
   CKC_BEHAVIOUR("net.veth-teardown", "D",
                 "destroying the net namespace that holds one end of a veth pair removes that end "
                 "and also its peer on the other side");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), Config("CONFIG_VETH"),
+              RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r,
       RunInSandbox(
@@ -342,8 +350,10 @@ TEST(NetNamespace, VethTeardown) {
           },
           std::chrono::seconds(60)));
   ASSERT_CHILD_FINISHED(r);
-  ASSERT_THAT(SeenAll(r, "far link before"), Contains(StartsWith("eth0#"))) << "setup: no far end";
-  ASSERT_THAT(Seen(r, "host end before"), StartsWith("ckc-host#")) << "setup: no host end";
+  CKC_ASSERT_SETUP(std::ranges::any_of(SeenAll(r, "far link before"), IsLink("eth0")))
+      << "the far end eth0 in the far namespace; saw " << Names(SeenAll(r, "far link before"));
+  CKC_ASSERT_SETUP(IsLink("ckc-host")(Seen(r, "host end before")))
+      << "the host end ckc-host; saw " << Seen(r, "host end before");
   EXPECT_EQ(Seen(r, "host end gone"), "yes")
       << "expected the host end to vanish within " << kTeardownTimeout.count()
       << "s of the far namespace's destruction; links after: "
@@ -359,7 +369,8 @@ TEST(NetNamespace, VethDeletePeer) {
   CKC_BEHAVIOUR("net.veth-delete-peer", "D",
                 "removing one end of a veth pair takes the other end away with it, even across net "
                 "namespaces");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), Config("CONFIG_VETH"), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), Config("CONFIG_VETH"),
+              RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
         NET_TRY(far, Netns::Create());
@@ -378,7 +389,8 @@ TEST(NetNamespace, VethDeletePeer) {
         return 0;
       }));
   ASSERT_CHILD_FINISHED(r);
-  ASSERT_THAT(Seen(r, "host end before"), StartsWith("ckc-host#")) << "setup: no host end";
+  CKC_ASSERT_SETUP(IsLink("ckc-host")(Seen(r, "host end before")))
+      << "the host end ckc-host; saw " << Seen(r, "host end before");
   EXPECT_EQ(Seen(r, "delete far end"), "ok");
   EXPECT_EQ(Seen(r, "far end after"), "none");
   EXPECT_EQ(Seen(r, "host end after"), "none")
@@ -394,7 +406,7 @@ TEST(NetNamespace, ModeNone) {
   CKC_BEHAVIOUR("net.mode-none", "D",
                 "a net namespace with nothing but lo, even with lo up, has no route to any outside "
                 "address: TCP and UDP connects fail with ENETUNREACH");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
         NET_TRY(nl, NetlinkSocket::Open());
@@ -447,7 +459,9 @@ TEST(NetNamespace, ModeHost) {
                        }));
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> after, LinkNames(nl));
   ASSERT_CHILD_FINISHED(r);
-  ASSERT_EQ(before, after) << "setup: the parent's links changed while the child looked";
+  CKC_ASSERT_SETUP(before == after)
+      << "the parent's links unchanged while the child looked (something else changed them); "
+      << "before " << Names(before) << "; after " << Names(after);
   EXPECT_EQ(Seen(r, "netns"), NsIdString(mine))
       << "expected the child in its parent's net namespace";
   EXPECT_EQ(SeenAll(r, "link"), before) << "expected the child to see exactly its parent's links";
@@ -496,7 +510,7 @@ TEST(NetNamespace, ModeContainer) {
   CKC_BEHAVIOUR("net.mode-container", "D",
                 "a process that joins another's net namespace with setns() sees the same "
                 "interfaces and reaches that process's listener on 127.0.0.1");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
         NET_TRY(hs, Channel::Create());
@@ -534,7 +548,7 @@ TEST(NetNamespace, SocketsIsolated) {
   CKC_BEHAVIOUR("net.sockets-isolated", "D",
                 "a listener on 127.0.0.1 (or on an abstract unix name) in one net namespace cannot "
                 "be reached from a different net namespace");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(
       ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
         NET_TRY(other, Netns::Create());
@@ -574,7 +588,7 @@ TEST(NetNamespace, RoutesIsolated) {
   CKC_BEHAVIOUR("net.routes-isolated", "D",
                 "a route added in one net namespace does not show up in the routing table of "
                 "another");
-  CKC_REQUIRE(NamespaceType(NsType::kNet), RootOrUserns());
+  CKC_REQUIRE(NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET), RootOrUserns());
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(NetBox(), [](Channel& ch) {
                          NET_TRY(other, Netns::Create());
                          NET_TRY(here, NetlinkSocket::Open());
@@ -589,9 +603,9 @@ TEST(NetNamespace, RoutesIsolated) {
                          return 0;
                        }));
   ASSERT_CHILD_FINISHED(r);
-  ASSERT_THAT(SeenAll(r, "here route"), Contains(StartsWith("10.123.0.0/24 ")))
-      << "setup: the route is not in the namespace it was added to; saw "
-      << Names(SeenAll(r, "here route"));
+  CKC_ASSERT_SETUP(std::ranges::any_of(SeenAll(r, "here route"), [](const std::string& rt) {
+    return rt.starts_with("10.123.0.0/24 ");
+  })) << "the route in the namespace it was added to; saw " << Names(SeenAll(r, "here route"));
   EXPECT_THAT(SeenAll(r, "other route"), Not(Contains(StartsWith("10.123.0.0/24 "))))
       << "expected the route absent from the other namespace; saw "
       << Names(SeenAll(r, "other route"));

@@ -86,7 +86,8 @@ TEST(Namespaces, ProcLinks) {
                 "a namespace exactly when those links have the same (dev, inode)");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kCgroup), NamespaceType(NsType::kIpc),
               NamespaceType(NsType::kNet), NamespaceType(NsType::kPid),
-              NamespaceType(NsType::kUser), NamespaceType(NsType::kUts));
+              NamespaceType(NsType::kUser), NamespaceType(NsType::kUts),
+              NamespaceQuota(CLONE_NEWUTS));
   ASSERT_OK_AND_ASSIGN(Sandboxed same, Waiter(Sandbox()));
   ASSERT_OK_AND_ASSIGN(Sandboxed other,
                        Waiter(Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWUTS)));
@@ -177,11 +178,13 @@ TEST(Namespaces, ClonePartial) {
   CKC_BEHAVIOUR("ns.clone-partial", "D",
                 "a child made with CLONE_NEWUTS alone gets a uts namespace of its own and keeps "
                 "every other namespace of its parent");
-  CKC_REQUIRE(Root(), NamespaceType(NsType::kUts));
+  CKC_REQUIRE(Root(), NamespaceType(NsType::kUts), NamespaceQuota(CLONE_NEWUTS));
   ASSERT_OK_AND_ASSIGN(Sandboxed child, Waiter(Sandbox().Namespaces(CLONE_NEWUTS)));
   auto mine = NsLinks(::getpid());
   auto theirs = NsLinks(child.child.pid());
-  ASSERT_EQ(theirs.size(), mine.size()) << "setup: could not read the child's /proc/PID/ns";
+  CKC_ASSERT_SETUP(theirs.size() == mine.size())
+      << "the child's /proc/PID/ns read like the parent's; " << theirs.size() << " links, not "
+      << mine.size();
   for (const auto& [name, id] : mine) {
     bool equal = theirs.contains(name) && theirs[name] == id;
     EXPECT_EQ(equal, name != "uts")
@@ -199,7 +202,7 @@ TEST(Namespaces, SetnsEnter) {
   CKC_BEHAVIOUR("ns.setns-enter", "D",
                 "setns() on the namespace file of another process moves the caller into that "
                 "namespace, the way nsenter works");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts), NamespaceQuota(CLONE_NEWUTS));
   ASSERT_OK_AND_ASSIGN(Sandboxed target,
                        Waiter(Sandbox().UserNsUnlessRoot().Hostname("ckc-setns-target")));
   ASSERT_OK_AND_ASSIGN(NsId target_uts, NsIdOf(target.child.pid(), NsType::kUts));
@@ -256,7 +259,8 @@ TEST(Namespaces, BindKeepsAlive) {
   CKC_BEHAVIOUR("ns.bind-keeps-alive", "D",
                 "a bind mount of /proc/PID/ns/X keeps that namespace in existence after its last "
                 "process has exited, and setns() through the mount enters it");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts),
+              NamespaceQuota(CLONE_NEWNS | CLONE_NEWUTS));
   std::string dir = TestDir();
   ASSERT_OK_AND_ASSIGN(ChildResult r,
                        RunBoxed(Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWNS),
@@ -277,7 +281,8 @@ TEST(Namespaces, DestroyedWithLastProcess) {
   CKC_BEHAVIOUR("ns.destroyed-with-last-process", "D",
                 "a namespace is destroyed, and its resources released, once no process, bind mount "
                 "or open file descriptor refers to it any more");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_POSIX_MQUEUE"));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kIpc), Config("CONFIG_POSIX_MQUEUE"),
+              NamespaceQuota(CLONE_NEWIPC | CLONE_NEWNS));
   // The ipc namespace's resource: a POSIX message queue on its mqueue file system.
   std::string dir = TestDir() + "/mq";
   ASSERT_OK(MakeDirs(dir, 0755));
@@ -299,7 +304,7 @@ TEST(Namespaces, DestroyedWithLastProcess) {
   ASSERT_OK_AND_ASSIGN(UniqueFd held, OpenNs(owner.child.pid(), NsType::kIpc));
   ASSERT_OK(owner.channel.Send("go"));
   ASSERT_OK_AND_ASSIGN(ExitStatus st, owner.child.Wait(std::chrono::seconds(10)));
-  ASSERT_TRUE(st.Exited(0)) << "setup: " << st.Describe();
+  CKC_ASSERT_SETUP(st.Exited(0)) << "the queue's owner exits 0 once told; it " << st.Describe();
 
   // An open ns fd still keeps it (and its queue): enter it and open the queue.
   int held_fd = held.get();

@@ -55,6 +55,7 @@ TEST(Namespaces, Ioctls) {
                 "ioctl_ns(2) describes, and refuse with EPERM to hand out a parent or owner that "
                 "lies beyond the caller's namespace scope");
   CKC_REQUIRE(OwnUserns(), NamespaceType(NsType::kPid), NamespaceType(NsType::kUts),
+              NamespaceQuota(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS),
               Interface("kernel:NS_GET_NSTYPE", ProbeNsIoctls));
   ASSERT_OK_AND_ASSIGN(UniqueFd outer_uts, OpenNs(::getpid(), NsType::kUts));
   int outer_uts_fd = outer_uts.get();
@@ -125,7 +126,9 @@ TEST(Namespaces, SetnsPidfd) {
                 "process has exited",
                 "5.8");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts), NamespaceType(NsType::kNet),
-              NamespaceType(NsType::kIpc), Interface("kernel:pidfd_open", ProbePidfdOpen),
+              NamespaceType(NsType::kIpc),
+              NamespaceQuota(CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWIPC),
+              Interface("kernel:pidfd_open", ProbePidfdOpen),
               Interface("kernel:setns-pidfd", ProbeSetnsPidfd));
   int types = CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWIPC;
   ASSERT_OK_AND_ASSIGN(
@@ -146,7 +149,8 @@ TEST(Namespaces, SetnsPidfd) {
 
   ASSERT_OK(target.channel.Send("go"));
   ASSERT_OK_AND_ASSIGN(bool exited, PidfdPoll(pidfd.get(), seconds(10)));
-  ASSERT_TRUE(exited) << "setup: the target did not exit";
+  CKC_ASSERT_SETUP(exited) << "the target exits within 10 s once told; its pidfd never polled "
+                              "readable";
   ASSERT_OK_AND_ASSIGN(ChildResult zombie, JoinThroughPidfd(pidfd.get(), types));
   EXPECT_EQ(Value(zombie, "setns"), "ESRCH") << "setns() through the pidfd of an exited, "
                                              << "unreaped process; " << zombie.Describe();
@@ -188,7 +192,7 @@ TEST(PidNamespace, SetnsForChildren) {
   CKC_BEHAVIOUR("pid.setns-for-children", "K",
                 "after setns() into a pid namespace the caller keeps its PID and its own pid "
                 "namespace, and its next child is born inside the target namespace");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(Sandboxed init,
                        Waiter(Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWPID)));
   ASSERT_OK_AND_ASSIGN(UniqueFd ns, OpenNs(init.child.pid(), NsType::kPid));

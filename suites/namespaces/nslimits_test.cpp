@@ -61,14 +61,17 @@ Status NoSetup(uid_t, gid_t) { return {}; }
 // Source: user_namespaces(7) ("a limit of 32 nested levels of user namespaces"); clone(2)
 // ENOSPC "(since Linux 4.9; beforehand EUSERS) ... the limit on the number of nested user
 // namespaces"; LTP containers/userns/userns07.
-// Negative control: a user.max_user_namespaces below 33 stops the chain early (made < 33) and
-// fails the row; a kernel that enforced the documented 32 levels fails it too; a test run in a nested user namespace skips needs:initial-user-namespace.
+// Negative control: a kernel that enforced the documented 32 levels (made 32), or none (made 40),
+// fails the row; a user.max_user_namespaces below 33 skips sysctl:user.max_user_namespaces (a
+// count limit, not the depth under test, would stop the chain early); a test run in a nested user
+// namespace skips needs:initial-user-namespace.
 TEST(UserNamespace, NestingLimit) {
   CKC_BEHAVIOUR("user.nesting-limit", "K",
                 "user namespaces nest to a fixed depth, 33 levels below the initial one (the "
                 "kernel refuses a parent deeper than 32; user_namespaces(7) says 32 levels), and "
                 "creating one more level fails with ENOSPC as clone(2) says");
-  CKC_REQUIRE(RootOrUserns(), InInitialNs(NsType::kUser));
+  CKC_REQUIRE(RootOrUserns(), InInitialNs(NsType::kUser),
+              NamespaceQuota(CLONE_NEWUSER, kUserNsDepth));
   ASSERT_OK_AND_ASSIGN(ChildResult r,
                        RunInChild([](Channel& ch) { return Nest(ch, CLONE_NEWUSER, 0, MapSelf); }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
@@ -82,13 +85,16 @@ TEST(UserNamespace, NestingLimit) {
 // Source: pid_namespaces(7) ("Since Linux 3.7, the maximum nesting depth for PID namespaces is
 // 32"); clone(2) ENOSPC "(since Linux 3.7) ... the limit on the nesting depth of PID namespaces
 // would have been exceeded".
-// Negative control: a user.max_pid_namespaces below 32 stops the chain early and fails the row;
-// a test run in a nested pid namespace skips needs:initial-pid-namespace.
+// Negative control: a kernel that let a 33rd level be made (made 33 or more), or stopped earlier,
+// fails the row; a user.max_pid_namespaces below 32 skips sysctl:user.max_pid_namespaces (a count
+// limit, not the depth under test, would stop the chain early); a test run in a nested pid
+// namespace skips needs:initial-pid-namespace.
 TEST(PidNamespace, NestingLimit) {
   CKC_BEHAVIOUR("pid.nesting-limit", "K",
                 "pid namespaces can be nested 32 levels below the initial one, and an attempt to "
                 "create one more level fails with the errno clone(2) gives for it");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), InInitialNs(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), InInitialNs(NsType::kPid),
+              NamespaceQuota(CLONE_NEWPID, kDocumentedDepth));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(Sandbox().UserNsUnlessRoot(), [](Channel& ch) {
                          return Nest(ch, CLONE_NEWPID, 0, NoSetup);
                        }));
@@ -145,6 +151,13 @@ int LimitsInOwnUserns(Channel& ch, NsId host_user) {
   return 0;
 }
 
+// The CLONE_NEW* flag of every namespace type.
+uint64_t AllTypes() {
+  uint64_t all = 0;
+  for (NsType t : kAllNsTypes) all |= static_cast<uint64_t>(NsCloneFlag(t));
+  return all;
+}
+
 // The per-user-namespace limit files (4.9).
 Requirement LimitFiles() {
   return {[]() -> std::optional<std::string> {
@@ -157,13 +170,17 @@ Requirement LimitFiles() {
 // of namespaces of each type that may be created in it; "attempts to create a namespace beyond
 // the limit fail with the error ENOSPC"); Documentation/admin-guide/sysctl/user.rst.
 // Negative control: a kernel without the limit files skips kernel:user.max_namespaces; a second
-// namespace allowed past a limit of 1 fails the row.
+// namespace allowed past a limit of 1 fails the row. The limits under test are the ones the row
+// writes in its own user namespace; the host's count too (kernel/ucount.c checks every level),
+// so a host limit of 0 (below 2 for user: the row's own namespace and one more) skips
+// sysctl:user.max_<type>_namespaces.
 TEST(Namespaces, CountLimits) {
   CKC_BEHAVIOUR("ns.count-limits", "K",
                 "inside a user namespace, /proc/sys/user/max_<type>_namespaces caps the "
                 "namespaces of that type made in it: with the cap at 1 a second one fails with "
                 "ENOSPC, and the host's limits stay untouched");
-  CKC_REQUIRE(OwnUserns(), LimitFiles());
+  CKC_REQUIRE(OwnUserns(), LimitFiles(), NamespaceQuota(AllTypes()),
+              NamespaceQuota(CLONE_NEWUSER, 2));
   std::vector<std::pair<NsType, std::string>> host_limits;
   for (NsType t : kAllNsTypes) {
     if (auto v = ReadFile(LimitFile(t))) host_limits.emplace_back(t, *v);

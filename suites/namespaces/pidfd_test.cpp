@@ -101,7 +101,7 @@ TEST(Pidfd, Getfd) {
   CKC_REQUIRE(Interface("kernel:pidfd_getfd", ProbePidfdGetfd), PtraceAllowed());
   ASSERT_OK_AND_ASSIGN(Sandboxed target, Sandbox().Run(PipeHolder));
   ASSERT_OK_AND_ASSIGN(std::string read_end, target.channel.Recv(seconds(10)));
-  ASSERT_TRUE(read_end.starts_with("read-end=")) << "setup: " << read_end;
+  CKC_ASSERT_SETUP(read_end.starts_with("read-end=")) << "the target's pipe; it sent " << read_end;
   int target_fd = std::stoi(read_end.substr(9));
   ASSERT_OK_AND_ASSIGN(UniqueFd pidfd, PidfdOpen(target.child.pid()));
   auto dup = PidfdGetfd(pidfd.get(), target_fd);
@@ -114,7 +114,8 @@ TEST(Pidfd, Getfd) {
   // CAP_SYS_PTRACE over it) and the caller drops to nobody when the test runs as root.
   ASSERT_OK(target.channel.Send("nondumpable"));
   ASSERT_OK_AND_ASSIGN(std::string prctl, target.channel.Recv(seconds(10)));
-  ASSERT_EQ(prctl, "prctl=ok") << "setup: PR_SET_DUMPABLE";
+  CKC_ASSERT_SETUP(prctl == "prctl=ok") << "the target's prctl(PR_SET_DUMPABLE, 0); it sent "
+                                        << prctl;
   int fd = pidfd.get();
   ASSERT_OK_AND_ASSIGN(ChildResult denied, RunInChild([fd, target_fd](Channel& ch) {
                          if (::geteuid() == 0) CKC_CHILD_CHECK(BecomeUser(kNobody, kNobody));
@@ -246,6 +247,7 @@ TEST(PidNamespace, SetTid) {
                 "names (EPERM otherwise, EEXIST for a PID in use)",
                 "5.5");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid),
+              NamespaceQuota(CLONE_NEWPID | CLONE_NEWUSER),
               Interface("kernel:clone3-set_tid", ProbeClone3SetTid));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(PidBox(), SetTids));
   EXPECT_TRUE(r.status.Exited(0)) << r.Describe();
@@ -298,10 +300,10 @@ TEST(PidNamespace, SignalFromOutside) {
   CKC_BEHAVIOUR("pid.signal-from-outside", "K",
                 "a process in a pid namespace that gets a signal from a process of an ancestor "
                 "namespace sees si_pid 0, while a sender in its own namespace shows its PID");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID));
   ASSERT_OK_AND_ASSIGN(Sandboxed box, PidBox().Run(SignalReceiver));
   ASSERT_OK_AND_ASSIGN(std::string blocked, box.channel.Recv(seconds(10)));
-  ASSERT_EQ(blocked, "blocked=yes") << "setup";
+  CKC_ASSERT_SETUP(blocked == "blocked=yes") << "the receiver blocked SIGUSR1; it sent " << blocked;
   ASSERT_OK(box.child.Signal(SIGUSR1));
   ASSERT_OK_AND_ASSIGN(ChildResult r, Collect(box.child, box.channel));
   EXPECT_TRUE(r.status.Exited(0)) << r.Describe();

@@ -103,7 +103,7 @@ TEST(TimeNamespace, Offsets) {
                 "children in the new time namespace, where offsets written beforehand move "
                 "CLOCK_MONOTONIC, CLOCK_BOOTTIME and /proc/uptime while CLOCK_REALTIME stays",
                 "5.6");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kTime));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kTime), NamespaceQuota(CLONE_NEWTIME));
   ASSERT_OK_AND_ASSIGN(int64_t test_before, ClockNs(CLOCK_MONOTONIC));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(TimeBox(), UnshareAndCompare));
   ASSERT_OK_AND_ASSIGN(int64_t test_after, ClockNs(CLOCK_MONOTONIC));
@@ -164,7 +164,7 @@ TEST(TimeNamespace, OffsetsFrozen) {
                 "timens_offsets can be rewritten while the new time namespace is empty, but "
                 "writes fail with EACCES as soon as a process has been placed in it, also after "
                 "that process is gone");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kTime));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kTime), NamespaceQuota(CLONE_NEWTIME));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(TimeBox(), WriteBeforeAndAfterMember));
   EXPECT_TRUE(r.status.Exited(0)) << r.Describe();
   EXPECT_EQ(Value(r, "write-first"), "ok") << r.Describe();

@@ -127,7 +127,10 @@ TEST(UserNamespaceMount, MountableFileSystems) {
                 "cgroup2, and is refused a block file system like ext4 with EPERM");
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUser), NamespaceType(NsType::kPid),
               NamespaceType(NsType::kNet), NamespaceType(NsType::kIpc),
-              NamespaceType(NsType::kCgroup), UsernsFileSystemTypes());
+              NamespaceType(NsType::kCgroup),
+              NamespaceQuota(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                             CLONE_NEWIPC | CLONE_NEWCGROUP),
+              UsernsFileSystemTypes());
   auto box =
       Sandbox()
           .MapRootTo(HostUid(), HostGid())
@@ -195,7 +198,8 @@ TEST(UserNamespaceMount, InheritedMountsAreLocked) {
                 "mounts a mount namespace inherits from a more privileged user namespace are "
                 "locked: one covering another cannot be unmounted (EINVAL), and a remount that "
                 "would drop ro, nosuid or nodev is refused (EPERM)");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUser), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUser), NamespaceType(NsType::kMnt),
+              NamespaceQuota(CLONE_NEWUSER | CLONE_NEWNS));
   uid_t nested = NestedRootUid();
   auto outer = Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWNS).Then("tree", LockedTree);
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInSandbox(outer, [&](Channel& ch) {
@@ -239,14 +243,21 @@ Result<ChildResult> MountProcNested(const std::string& mask) {
   });
 }
 
+// What the unmasked nested proc mount gave: its outcome ("ok; exited with 0; ..."), or the
+// setup step that broke before it.
+struct ProcControl {
+  std::string seen;
+  std::string broken;
+};
+
 // The negative control, decided first: with nothing masked the nested proc mount must work
-// (*seen gets its outcome); EPERM means the /proc this test sees is already not fully visible
+// (*control gets its outcome); EPERM means the /proc this test sees is already not fully visible
 // (a container's own masks), which no test of its own can undo.
-Requirement ProcFullyVisibleHere(std::string* seen) {
-  return {[seen]() -> std::optional<std::string> {
+Requirement ProcFullyVisibleHere(ProcControl* out) {
+  return {[out]() -> std::optional<std::string> {
     auto control = MountProcNested("");
-    *seen =
-        control ? Value(*control, "proc") + "; " + control->Describe() : control.error().Message();
+    if (!control) out->broken = control.error().Message();
+    if (control) out->seen = Value(*control, "proc") + "; " + control->Describe();
     if (!control || Value(*control, "proc") != "EPERM") return std::nullopt;
     return "setup:proc-not-fully-visible (proc cannot be mounted in a user namespace even "
            "before the test masks anything: the /proc here already has over-mounts)";
@@ -263,16 +274,19 @@ TEST(UserNamespaceMount, ProcNeedsFullyVisibleProc) {
                 "root of a user namespace is refused a new proc mount (EPERM) while the proc it "
                 "can see has a file covered by another mount, as masked paths do, and may mount "
                 "one when nothing covers it");
-  std::string control;
+  ProcControl control;
   CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUser), NamespaceType(NsType::kPid),
+              NamespaceQuota(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID),
               Requirement{[]() -> std::optional<std::string> {
                 if (!MaskableProcFile().empty()) return std::nullopt;
                 return "setup:no-maskable-proc-file (none of /proc/kcore, keys, timer_list, "
                        "sched_debug)";
               }},
               ProcFullyVisibleHere(&control));
-  ASSERT_TRUE(control.starts_with("ok; exited with 0"))
-      << "setup: the unmasked nested proc mount: " << control;
+  if (!control.broken.empty()) return SetupFailed(control.broken, __FILE__, __LINE__);
+  EXPECT_TRUE(control.seen.starts_with("ok; exited with 0"))
+      << "mounting proc in a user namespace while nothing covers the proc it sees (the control); "
+      << "saw " << control.seen;
   std::string file = MaskableProcFile();
   ASSERT_OK_AND_ASSIGN(ChildResult masked, MountProcNested(file));
   ASSERT_TRUE(masked.status.Exited(0)) << masked.Describe();
@@ -356,7 +370,7 @@ TEST(FileCapability, NamespacedRootIdGrantsNothingOutside) {
                 "namespace and grants nothing when it runs outside",
                 "4.14");
   CKC_REQUIRE(Root(), NamespaceType(NsType::kUser), NamespaceType(NsType::kMnt),
-              Config("CONFIG_TMPFS_XATTR"));
+              NamespaceQuota(CLONE_NEWUSER | CLONE_NEWNS), Config("CONFIG_TMPFS_XATTR"));
   std::string dir = TestDir() + "/fcaps";
   ASSERT_OK(MakeDirs(dir));
   ASSERT_OK_AND_ASSIGN(
@@ -527,15 +541,20 @@ TEST(SplitCapabilities, EachGrantsItsOperationWithoutSysAdmin) {
                 "lets it set ns_last_pid of its pid namespace, none of them with CAP_SYS_ADMIN",
                 "5.8");
   std::vector<SplitPart> parts;
-  CKC_REQUIRE(Root(), NamespaceType(NsType::kPid), AnySplitPart(&parts));
+  CKC_REQUIRE(Root(), NamespaceType(NsType::kPid), NamespaceQuota(CLONE_NEWPID),
+              AnySplitPart(&parts));
   ASSERT_OK_AND_ASSIGN(Observations none, SplitCapRun({}));
-  ASSERT_EQ(none["sys_admin"], "no") << "setup: the control child dropped every capability";
+  CKC_ASSERT_SETUP(none["sys_admin"] == "no")
+      << "the control child dropped every capability; saw sys_admin " << none["sys_admin"]
+      << ", caps " << none["caps"];
   for (const SplitPart& p : parts) {
     RecordProperty(fmt::format("{}-part", p.key),
                    p.unchecked ? "skipped: " + *p.unchecked : std::string("run"));
     if (p.unchecked) continue;
     ASSERT_OK_AND_ASSIGN(Observations seen, SplitCapRun({p.cap}));
-    ASSERT_EQ(seen["sys_admin"], "no") << "setup: " << p.cap_name << " only";
+    CKC_ASSERT_SETUP(seen["sys_admin"] == "no")
+        << "the child kept " << p.cap_name << " only; saw sys_admin " << seen["sys_admin"]
+        << ", caps " << seen["caps"];
     EXPECT_EQ(seen[p.key], "ok") << p.key << " with only " << p.cap_name << " (caps "
                                  << seen["caps"] << ", perf_event_paranoid "
                                  << ReadSysctl("kernel.perf_event_paranoid").value_or("?") << ")";
@@ -624,7 +643,7 @@ TEST(ProcMount, HidepidAndSubsetPid) {
                 "5.8");
   std::string hidepid;
   CKC_REQUIRE(Root(), NamespaceType(NsType::kPid), NamespaceType(NsType::kMnt),
-              ProcOptions(&hidepid));
+              NamespaceQuota(CLONE_NEWNS | CLONE_NEWPID), ProcOptions(&hidepid));
   RecordProperty("hidepid", hidepid);
   auto box = Sandbox()
                  .Namespaces(CLONE_NEWNS | CLONE_NEWPID)

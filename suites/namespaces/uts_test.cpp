@@ -45,9 +45,9 @@ TEST(UtsNamespace, HostnameIsolated) {
   CKC_BEHAVIOUR("uts.hostname-isolated", "D",
                 "a hostname set with sethostname() inside a new uts namespace is what uname() "
                 "reports there, while the parent keeps its own nodename");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts), NamespaceQuota(CLONE_NEWUTS));
   std::string host = Nodename();
-  ASSERT_NE(host, "tupperware") << "setup: the host is already called tupperware";
+  CKC_ASSERT_SETUP(host != "tupperware") << "the host not already called tupperware; it is";
   ASSERT_OK_AND_ASSIGN(UtsProbe p, ChangeInNewUts(SetHostname, Nodename, "tupperware"));
   EXPECT_EQ(p.set_result, "ok") << "sethostname in the new uts namespace";
   EXPECT_EQ(p.after, "tupperware") << "expected uname().nodename inside to be the new name";
@@ -60,7 +60,7 @@ TEST(UtsNamespace, DomainnameIsolated) {
   CKC_BEHAVIOUR("uts.domainname-isolated", "D",
                 "a NIS domain name set with setdomainname() inside a new uts namespace shows in "
                 "uname() there and leaves the parent's domain name alone");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts), NamespaceQuota(CLONE_NEWUTS));
   std::string host = Domainname();
   std::string name = fmt::format("ckc-nis-{}", ::getpid());
   ASSERT_OK_AND_ASSIGN(UtsProbe p, ChangeInNewUts(SetDomainname, Domainname, name));
@@ -76,7 +76,7 @@ TEST(UtsNamespace, CloneInheritsName) {
   CKC_BEHAVIOUR("uts.clone-inherits-name", "D",
                 "a freshly created uts namespace begins with the hostname and NIS domain name "
                 "copied from its creator's namespace");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts), NamespaceQuota(CLONE_NEWUTS));
   ASSERT_OK_AND_ASSIGN(
       ChildResult r,
       RunInSandbox(Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWUTS), [](Channel& ch) {
@@ -86,8 +86,9 @@ TEST(UtsNamespace, CloneInheritsName) {
         return 0;
       }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
-  ASSERT_NE(Value(r, "uts"), NsIdString(*NsIdOf(::getpid(), NsType::kUts)))
-      << "setup: the child is not in a new uts namespace";
+  ASSERT_OK_AND_ASSIGN(NsId mine, NsIdOf(::getpid(), NsType::kUts));
+  CKC_ASSERT_SETUP(Value(r, "uts") != NsIdString(mine))
+      << "the child in a new uts namespace; it is in the parent's, " << Value(r, "uts");
   EXPECT_EQ(Value(r, "nodename"), Nodename()) << "expected a copy of the parent's hostname";
   EXPECT_EQ(Value(r, "domainname"), Domainname()) << "expected a copy of the parent's NIS domain";
 }
@@ -114,12 +115,13 @@ TEST(UtsNamespace, NeedsCap) {
   CKC_BEHAVIOUR("uts.needs-cap", "D",
                 "a process lacking CAP_SYS_ADMIN in the user namespace that owns its uts namespace "
                 "gets EPERM from sethostname(), and the name stays as it was");
-  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts), NamespaceType(NsType::kUser));
+  CKC_REQUIRE(RootOrUserns(), NamespaceType(NsType::kUts), NamespaceType(NsType::kUser),
+              NamespaceQuota(CLONE_NEWUTS));
   ASSERT_OK_AND_ASSIGN(
       ChildResult r,
       RunInSandbox(Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWUTS), SethostnameWithoutCap));
-  ASSERT_EQ(Value(r, "with-cap"), "ok")
-      << "setup: sethostname with the capability; " << r.Describe();
+  CKC_ASSERT_SETUP(Value(r, "with-cap") == "ok")
+      << "sethostname with the capability, before dropping it; " << r.Describe();
   EXPECT_EQ(Value(r, "without-cap"), "EPERM") << r.Describe();
   EXPECT_EQ(Value(r, "nodename"), "ckc-cap") << "the name must not change without the capability";
 }
