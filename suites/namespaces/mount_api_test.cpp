@@ -18,6 +18,7 @@
 
 #include "fs_context.h"
 #include "loopdev.h"
+#include "loopdev_mkfs.h"
 #include "mount_api.h"
 #include "mounts.h"
 #include "ns_support.h"
@@ -273,28 +274,6 @@ Status TryIdmap(const IdmapFs& fs, int userns_fd) {
   return IdmapMount(mnt.get(), userns_fd);
 }
 
-std::string FindMkfs() {
-  for (const char* p : {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4", "/usr/sbin/mke2fs",
-                        "/sbin/mke2fs", "/bin/mke2fs", "/usr/bin/mke2fs"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
-}
-
-// `mkfs -F device`, quietly (e2fsprogs' mkfs.ext4 and busybox mke2fs both take -F).
-Status Mkfs(const std::string& mkfs, const std::string& device) {
-  CKC_TRY(child, Spawn({}, [&] {
-            int null = ::open("/dev/null", O_WRONLY);
-            ::dup2(null, STDOUT_FILENO);
-            ::dup2(null, STDERR_FILENO);
-            ::execl(mkfs.c_str(), mkfs.c_str(), "-F", device.c_str(), nullptr);
-            return 127;
-          }));
-  CKC_TRY(st, child.Wait(std::chrono::seconds(20)));
-  if (!st.Exited(0)) return Failure(mkfs, device, st.Describe());
-  return {};
-}
-
 // Picks the file system for mnt.idmapped into *out: probes tmpfs with a detached fsmount, and
 // only when tmpfs refuses (EINVAL: "does not support ID-mapped mounts") formats an ext4 image.
 Requirement IdmappableFs(IdmapFs* out) {
@@ -309,7 +288,7 @@ Requirement IdmappableFs(IdmapFs* out) {
     out->type = "tmpfs";
     auto tmpfs = TryIdmap(*out, users->get());
     if (tmpfs || tmpfs.error().err != EINVAL) return std::nullopt;  // errors surface in the test
-    std::string mkfs = FindMkfs();
+    std::string mkfs = FindMkfsExt4();
     if (mkfs.empty()) {
       return "setup:missing-mkfs.ext4 (tmpfs refuses MOUNT_ATTR_IDMAP here; the ext4 fallback "
              "needs mkfs.ext4 or mke2fs)";
@@ -318,7 +297,7 @@ Requirement IdmappableFs(IdmapFs* out) {
     if (!loop) return broke(loop.error());
     out->type = "ext4";
     out->loop = std::make_unique<LoopDevice>(std::move(*loop));
-    if (auto st = Mkfs(mkfs, out->loop->path()); !st) return broke(st.error());
+    if (auto st = MakeExt4(mkfs, out->loop->path()); !st) return broke(st.error());
     auto ext4 = TryIdmap(*out, users->get());
     if (ext4 || ext4.error().err != EINVAL) return std::nullopt;
     return "kernel:idmapped-mounts (MOUNT_ATTR_IDMAP refused with EINVAL on detached tmpfs and "
