@@ -221,7 +221,7 @@ net/ipv4/ping_group_range user/max_user_namespaces user/max_net_namespaces
 user/max_mnt_namespaces user/max_pid_namespaces"
 
 picture() {
-	cat /proc/swaps
+	awk '{ print $1, $2, $3 }' /proc/swaps # not Used: the guest's own swap is in use
 	for b in /sys/block/*; do
 		echo "block ${b##*/} $(cat "$b/loop/backing_file" 2>/dev/null) $(cat "$b/queue/scheduler" 2>/dev/null)"
 	done
@@ -230,7 +230,7 @@ picture() {
 		[ -r "$f" ] && echo "$f $(cat "$f")"
 	done
 	sed 's/^[0-9]* [0-9]* //' /proc/self/mountinfo | sort
-	ip -d link | grep -v '^ *link/'
+	ip link
 	ip addr | grep -v valid_lft
 	ip route
 	for s in $CHAOS_SYSCTLS; do echo "$s $(cat "/proc/sys/$s" 2>/dev/null)"; done
@@ -239,45 +239,56 @@ picture() {
 	done
 }
 
-chaos_state() { # which of frozen / loop a run has on right now
-	find /sys/fs/cgroup -path '*ckc-*' \( -name freezer.state -o -name cgroup.freeze \) \
-		-exec grep -lE '^(FROZEN|1)' {} \; 2>/dev/null | grep -q . && echo frozen
-	grep -qs ckc /sys/block/loop*/loop/backing_file && echo loop
+chaos_state() { # which of frozen / loop a run has on right now (globs: cheap enough to poll)
+	for f in /sys/fs/cgroup/*/ckc-*/*/freezer.state /sys/fs/cgroup/*/ckc-*/*/*/freezer.state \
+		/sys/fs/cgroup/ckc-*/*/cgroup.freeze /sys/fs/cgroup/ckc-*/*/*/cgroup.freeze; do
+		[ -e "$f" ] || continue
+		read -r state < "$f" 2>/dev/null
+		case "$state" in FROZEN | 1) echo frozen; break ;; esac
+	done
+	for f in /sys/block/loop*/loop/backing_file; do
+		[ -e "$f" ] || continue
+		case "$(cat "$f" 2>/dev/null)" in *ckc*) echo loop; break ;; esac
+	done
+}
+
+centis() { # seconds since boot, in hundredths (/proc/uptime: "123.45 ...")
+	read -r up _ < /proc/uptime
+	echo "${up%.*}${up#*.}"
 }
 
 chaos() { # kills
 	bin=$(awk '$1 == "cgroups" { print $2 }' /ckc/suites.list)
 	[ -x "$bin" ] || { say "chaos: no cgroups suite"; return; }
 	picture > /run/chaos-before
-	start=$(date +%s)
+	start=$(centis)
 	(cd /tmp && "$bin" --gtest_filter="$CHAOS_FILTER" > /tmp/chaos-clean.log 2>&1)
 	rc=$?
-	span=$(($(date +%s) - start + 1))
-	say "chaos: clean run exit $rc, ${span} s"
+	span=$(($(centis) - start))
+	say "chaos: clean run exit $rc, $((span / 100)).$((span % 100 / 10)) s"
 	i=0
 	while [ "$i" -lt "$1" ]; do
 		i=$((i + 1))
 		case $i in 1) aim=frozen ;; 2) aim=loop ;; *) aim=random ;; esac
 		(cd /tmp && exec setsid "$bin" --gtest_filter="$CHAOS_FILTER" > /tmp/chaos-$i.log 2>&1) &
 		pid=$!
-		# polls of 0.1 s: aimed kills wait up to 1.5 spans for their state, random ones a random
-		# share of a clean run's span
-		polls=$((span * 15))
+		# aimed kills wait up to 2 spans for their state, random ones a random share of a span
+		now=$(centis)
+		deadline=$((now + 2 * span))
 		# shellcheck disable=SC3028 # busybox ash has $RANDOM
-		[ "$aim" = random ] && polls=$((RANDOM % (span * 10 + 1)))
+		[ "$aim" = random ] && deadline=$((now + RANDOM % (span + 1)))
 		on=""
-		while [ "$polls" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		while [ "$(centis)" -lt "$deadline" ] && kill -0 "$pid" 2>/dev/null; do
 			on=$(chaos_state | sort -u | tr '\n' ' ')
 			case " $on" in *" $aim "*) break ;; esac
-			sleep 0.1
-			polls=$((polls - 1))
+			sleep 0.02
 		done
 		on=$(chaos_state | sort -u | tr '\n' ' ')
 		if kill -0 "$pid" 2>/dev/null; then
 			# setsid made the suite the leader of its own process group (field 5: pgrp); the
 			# group is killed only when it is the suite's own, never init's
 			if [ "$(cut -d' ' -f5 "/proc/$pid/stat" 2>/dev/null)" = "$pid" ]; then
-				kill -9 -- "-$pid"
+				kill -9 "-$pid"
 			else
 				kill -9 "$pid"
 			fi
@@ -285,7 +296,19 @@ chaos() { # kills
 		else
 			say "chaos: kill $i aimed at $aim: the run had ended by itself"
 		fi
-		wait "$pid" 2>/dev/null
+		# A killed process that does not go within 20 s is reported (its state and kernel
+		# stack), not waited for: the picture afterwards then shows what it holds.
+		left=100
+		while kill -0 "$pid" 2>/dev/null && [ "$left" -gt 0 ]; do
+			sleep 0.2
+			left=$((left - 1))
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			say "chaos: run $i still there 20 s after SIGKILL: $(grep State "/proc/$pid/status")"
+			sed 's/^/ckc-chaos-stack: /' "/proc/$pid/stack" 2>/dev/null
+		else
+			wait "$pid" 2>/dev/null
+		fi
 	done
 }
 
