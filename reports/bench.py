@@ -407,6 +407,7 @@ class Point:
 class Curve:
     slope: Slope
     points: tuple[Point, ...]
+    key: str = ""  # the level's name in the case names ("depth", "siblings", "kib")
 
     def line(self) -> tuple[float, float]:
         """(intercept, slope) of least squares through the point means."""
@@ -506,12 +507,18 @@ def slopes(entries: list[dict[str, Any]]) -> list[Slope]:
     return out
 
 
-def _x_of(name: str, group: str) -> float | None:
+def _x_of(name: str, group: str, exact: bool = True) -> tuple[str, float] | None:
     """The level of a case in a slope group: the one numeric key:value segment whose removal
-    leaves the group's name."""
-    for m in re.finditer(r"/[A-Za-z][\w-]*:(\d+(?:\.\d+)?)(?=/|$)", name):
-        if name[:m.start()] + name[m.end():] == group:
-            return float(m.group(1))
+    leaves the group's name (exact), or leaves a name holding the group's segments in order
+    (not exact: `.../curve:cg-siblings/op:mkdir-rmdir/controller:memory/siblings:N` in the group
+    `.../curve:cg-siblings/controller:memory`)."""
+    want = group.split("/")
+    for m in re.finditer(r"/([A-Za-z][\w-]*):(\d+(?:\.\d+)?)(?=/|$)", name):
+        rest = name[:m.start()] + name[m.end():]
+        parts = iter(rest.split("/"))
+        if rest == group or (not exact and rest.split("/")[0] == want[0]
+                             and all(w in parts for w in want)):
+            return m.group(1), float(m.group(2))
     return None
 
 
@@ -523,10 +530,13 @@ def curves(entries: list[dict[str, Any]]) -> list[Curve]:
     out = []
     for s in slopes(entries):
         lo, hi = s.levels or (1.0, math.inf)
-        points = []
-        for f in figs:
-            x = _x_of(f.name, s.group)
-            if x is not None and lo <= x <= hi:
-                points.append(Point(x, f.mean_ns, f.ci95_ns()))
-        out.append(Curve(s, tuple(sorted(points, key=lambda p: p.x))))
+        points: list[Point] = []
+        key = ""
+        for exact in (True, False):  # cases named exactly by the group first
+            for f in figs if not points else []:
+                found = _x_of(f.name, s.group, exact)
+                if found is not None and lo <= found[1] <= hi:
+                    key = found[0]
+                    points.append(Point(found[1], f.mean_ns, f.ci95_ns()))
+        out.append(Curve(s, tuple(sorted(points, key=lambda p: p.x)), key))
     return out

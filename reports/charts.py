@@ -318,9 +318,10 @@ def curve_svg(title: str, curve: bench.Curve, color: str = PALETTE[0]) -> str:
     return "".join(out)
 
 
-def _slope_text(s: bench.Slope) -> str:
+def _slope_text(s: bench.Slope, key: str = "") -> str:
     reps = f", {s.replicates} replicates combined" if s.replicates > 1 else ""
-    return f"slope {bench.describe(s.slope, ' ' + s.unit)}{reps}"
+    unit = f"ns/{key}" if key and s.unit == "ns/level" else s.unit
+    return f"slope {bench.describe(s.slope, ' ' + unit)}{reps}"
 
 
 def curve_charts(per_col: list[tuple[Column, list[dict]]]) -> list[str]:
@@ -331,7 +332,7 @@ def curve_charts(per_col: list[tuple[Column, list[dict]]]) -> list[str]:
         for c in bench.curves(entries):
             verdict = c.verdict()
             r2 = c.r2()
-            facts = _slope_text(c.slope) + (f"; R² {r2:.3f}" if r2 is not None else "")
+            facts = _slope_text(c.slope, c.key) + (f"; R² {r2:.3f}" if r2 is not None else "")
             cls = "" if not verdict else " ok" if "NOT" not in verdict else " bad"
             head = (f'<h3>{escape(c.slope.group)} ({escape(_series_name(col))})</h3>'
                     f'<p class="curve-check{cls}">{escape(facts)}'

@@ -171,3 +171,24 @@ class CurveCountersTest(unittest.TestCase):
         self.assertEqual([p.x for p in c.points], [1.0, 1000.0])  # 5000 is outside the fit
         self.assertAlmostEqual(c.change_pct(), 100 * 0.02 * 999 / 100.0)
         self.assertIn("NOT as intended (grows +20.0 %", c.verdict())
+
+
+class CurvePointsTest(unittest.TestCase):
+    def test_points_of_a_group_that_leaves_a_segment_out(self) -> None:
+        group = "BM_CgroupOps/curve:cg-siblings/controller:memory"
+        entries = [agg(f"BM_CgroupOps/curve:cg-siblings/op:mkdir-rmdir/controller:memory/"
+                       f"siblings:{n}", "mean", 50.0 + n) for n in (1, 16, 256)]
+        entries.append({**agg(f"{group}/slope", "slope", 1.0), "ns_per_level": 1.0,
+                        "lower95_ns": 0.9, "upper95_ns": 1.1, "resolved": 1, "level_min": 1,
+                        "level_max": 256, "base_ns": 51.0, "expect_flat": 1})
+        (c,) = bench.curves(entries)
+        self.assertEqual([p.x for p in c.points], [1.0, 16.0, 256.0])
+
+    def test_a_depth_group_takes_its_own_cases_not_the_paired_ones(self) -> None:
+        group = "BM_MemcgFaultAnon/loop:populate/limit:0"
+        entries = [agg(ROOT, "mean", 1000.0), agg(LEAF, "mean", 1010.0),
+                   agg(PAIRED, "mean", 1020.0),
+                   {**agg(f"{group}/slope", "slope", 1.0), "ns_per_level": 1.0,
+                    "lower95_ns": -1.0, "upper95_ns": 3.0, "resolved": 0}]
+        (c,) = bench.curves(entries)
+        self.assertEqual([(p.x, p.mean_ns) for p in c.points], [(4.0, 1010.0)])
