@@ -112,8 +112,9 @@ def _figure_rows(runs: list[RawRun], kind: str, pattern: str,
         if c is not None:
             cv = "undefined" if c["cv_pct"] is None else f"{c['cv_pct']:.0f} %"
             est = bench.Interval(c["estimate"], c["lower95"], c["upper95"], bool(c["resolved"]))
-            spread_unit = " pp" if kind == "overhead" else unit
-            cells += [cv, f"{c['spread']:.2f}{spread_unit}", bench.describe(est, unit),
+            div, spread_unit = bench.scale_ns(c["spread"], unit)
+            spread_unit = " pp" if kind == "overhead" else spread_unit
+            cells += [cv, f"{c['spread'] / div:.2f}{spread_unit}", bench.describe(est, unit),
                       f"{c['i2_pct']:.0f} %, p {c['q_p']:.2g}"
                       + (" DISAGREE" if c["disagree"] else "")]
         elif len(runs) > 1:

@@ -93,8 +93,9 @@ def describe_combined(e: dict[str, Any]) -> str:
     cv = "undefined" if e.get("cv_pct") is None else f"{e['cv_pct']:.0f} %"
     est = bench.Interval(e["estimate"], e["lower95"], e["upper95"], bool(e["resolved"]))
     flag = "; REPLICATES DISAGREE" if e.get("disagree") else ""
-    spread_unit = " pp" if e.get("of") == "overhead" else unit
-    return (f"{e['replicates']} replicates: {each}; spread {e['spread']:.2f}{spread_unit}, "
+    div, spread_unit = bench.scale_ns(e["spread"], unit)
+    spread_unit = " pp" if e.get("of") == "overhead" else spread_unit
+    return (f"{e['replicates']} replicates: {each}; spread {e['spread'] / div:.2f}{spread_unit}, "
             f"CV {cv}; random effects (DerSimonian-Laird, t {e['quantile_df']} df) "
             f"{bench.describe(est, unit)}; I² {e['i2_pct']:.0f} %, Q p {e['q_p']:.2g}{flag}")
 

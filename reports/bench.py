@@ -69,8 +69,22 @@ def _num(x: float, signed: bool) -> str:
     return text if abs(x) < 1000 else (f"{x:+.0f}" if signed else f"{x:.0f}")
 
 
+def scale_ns(magnitude: float, unit: str) -> tuple[float, str]:
+    """(divisor, unit) that prints a figure in ns-based units (" ns/level") readably: µs or ms
+    for large magnitudes; other units unchanged."""
+    if unit.strip().startswith("ns"):
+        for name, div in (("ms", 1e6), ("µs", 1e3)):
+            if magnitude >= div:
+                return div, unit.replace("ns", name, 1)
+    return 1.0, unit
+
+
 def describe(iv: Interval, unit: str = " %") -> str:
-    """'+2.89 % [+2.24, +3.55]' when resolved, else 'not resolved, < 0.8 %' (no point value)."""
+    """'+2.89 % [+2.24, +3.55]' when resolved, else 'not resolved, < 0.8 %' (no point value).
+    Figures in ns-based units of 1 µs and more are printed in µs or ms."""
+    div, unit = scale_ns(iv.bound, unit)
+    if div != 1.0:
+        iv = Interval(iv.value / div, iv.lower / div, iv.upper / div, iv.resolved)
     if not iv.resolved:
         return f"not resolved, < {_round_up(iv.bound):g}{unit}"
     return f"{_num(iv.value, True)}{unit} [{_num(iv.lower, True)}, {_num(iv.upper, True)}]"

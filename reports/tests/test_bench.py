@@ -192,3 +192,13 @@ class CurvePointsTest(unittest.TestCase):
                     "lower95_ns": -1.0, "upper95_ns": 3.0, "resolved": 0}]
         (c,) = bench.curves(entries)
         self.assertEqual([(p.x, p.mean_ns) for p in c.points], [(4.0, 1010.0)])
+
+
+class ScaleTest(unittest.TestCase):
+    def test_large_ns_figures_print_in_ms(self) -> None:
+        iv = bench.Interval(-5657060.0, -6729832.0, -4584288.0, True)
+        self.assertEqual(bench.describe(iv, " ns/level"), "-5.66 ms/level [-6.73, -4.58]")
+        self.assertEqual(bench.describe(bench.Interval(1.0, -2e7, 1e7, False), " ns/alive"),
+                         "not resolved, < 20 ms/alive")
+        self.assertEqual(bench.describe(bench.Interval(1.0, -2e7, 1e7, False), " %"),
+                         "not resolved, < 2e+07 %")
