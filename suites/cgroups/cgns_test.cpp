@@ -62,7 +62,8 @@ TEST(CgroupNamespace, RootViewStaysWhereCreated) {
                 "right after unshare(CLONE_NEWCGROUP) a process sees its own cgroup as \"/\" in "
                 "/proc/self/cgroup; the namespace root stays at that group when the process is "
                 "moved later, and groups outside the root are shown as paths starting with /..");
-  CKC_REQUIRE(Root(), Cgroup2Mounted(), NamespaceType(NsType::kCgroup));
+  CKC_REQUIRE(Root(), Cgroup2Mounted(), NamespaceType(NsType::kCgroup),
+              NamespaceQuota(CLONE_NEWCGROUP));
   ASSERT_OK_AND_ASSIGN(Cgroup root, Cgroup::Create(Cgroups(), "cgns-root", {}));
   ASSERT_OK_AND_ASSIGN(Cgroup sub, Cgroup::Create(Cgroups(), "cgns-root/sub", {}));
   ASSERT_OK_AND_ASSIGN(Cgroup sibling, Cgroup::Create(Cgroups(), "cgns-sibling", {}));
@@ -145,7 +146,8 @@ TEST(CgroupNamespace, MountShowsNamespaceRoot) {
                 "namespaces has the namespace's root group as its top directory: only that "
                 "group's children and members are visible, none of the host's tree above it");
   CKC_REQUIRE(Root(), Cgroup2Mounted(), NamespaceType(NsType::kCgroup),
-              NamespaceType(NsType::kUser));
+              NamespaceType(NsType::kUser),
+              NamespaceQuota(CLONE_NEWCGROUP | CLONE_NEWNS | CLONE_NEWUSER));
   ASSERT_OK_AND_ASSIGN(Cgroup root, Cgroup::Create(Cgroups(), "cgns-mount", {}));
   ASSERT_OK_AND_ASSIGN(Cgroup inner, Cgroup::Create(Cgroups(), "cgns-mount/inner", {}));
   ASSERT_OK_AND_ASSIGN(Cgroup sibling, Cgroup::Create(Cgroups(), "cgns-mount-sibling", {}));

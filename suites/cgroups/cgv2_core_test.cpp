@@ -473,7 +473,7 @@ TEST(CgroupCore, StatCountsDescendants) {
                 "cgroup.stat counts the live descendant groups in nr_descendants, and a group "
                 "removed while memory charged to it is still in use (a socket one of its "
                 "processes opened) stays counted in nr_dying_descendants");
-  CKC_REQUIRE(Root(), Cgroup2Mounted());
+  CKC_REQUIRE(Root(), Cgroup2Mounted(), NamespaceQuota(CLONE_NEWNET));
   // Decided before anything runs: the dying part needs memory charged in the cgroup2 tree.
   std::optional<std::string> no_memory = Unmet({ServedByCgroupVersion(
       "memory", 2, fmt::format("{}-memory-is-v1", CgroupModeName(Cgroups().mode())))});

@@ -112,7 +112,7 @@ Requirement Thp() {
 
 Requirement SocketAccounting() {
   return {[]() -> std::optional<std::string> {
-    if (!HasWord(KernelCmdline(), "cgroup.memory=nosocket")) return std::nullopt;
+    if (!CmdlineHas(KernelCmdline(), "cgroup.memory", "nosocket")) return std::nullopt;
     return "cmdline:cgroup.memory=nosocket (socket memory accounting is off)";
   }};
 }

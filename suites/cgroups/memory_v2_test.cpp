@@ -384,7 +384,7 @@ TEST(MemoryV2, OomGroupSparesOomScoreAdjMin) {
   CKC_BEHAVIOUR("mem.oom-group-protected", "K",
                 "when memory.oom.group kills a group, a member whose oom_score_adj is -1000 is "
                 "left alive while every other member is SIGKILLed");
-  CKC_REQUIRE(Root(), MemoryV2("v1-has-no-memory.oom.group"));
+  CKC_REQUIRE(Root(), MemoryV2("v1-has-no-memory.oom.group"), NamespaceQuota(CLONE_NEWNET));
   ASSERT_OK_AND_ASSIGN(Cgroup cg, Cgroup::Create(Cgroups(), "oomprotect", {"memory"}));
   ASSERT_OK(cg.SetMemoryMax(16 * kMiB));
   ASSERT_OK(NoSwap(cg));

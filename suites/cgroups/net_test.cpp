@@ -47,7 +47,8 @@ TEST(NetCls, Classid) {
                 "v1: packets a group sends carry its net_cls.classid, so a tc cgroup filter sorts "
                 "them into that class, while traffic from outside the group is not");
   CKC_REQUIRE(Root(), ServedByCgroupVersion("net_cls", 1, "v2-has-no-net_cls"),
-              Config("CONFIG_NET_CLS_CGROUP"), Config("CONFIG_NET_SCH_HTB"), Config("CONFIG_VETH"));
+              Config("CONFIG_NET_CLS_CGROUP"), Config("CONFIG_NET_SCH_HTB"), Config("CONFIG_VETH"),
+              NamespaceQuota(CLONE_NEWNET));
   // The device and its qdisc live in a scratch namespace.
   ASSERT_OK_AND_ASSIGN(Netns ns, Netns::Create());
   ASSERT_OK_AND_ASSIGN(NetlinkSocket nl, NetlinkSocket::OpenIn(ns));

@@ -23,11 +23,11 @@ constexpr uid_t kNobody = 65534;
 constexpr int kHelperEacces = 10;  // ckc-security-helper bind: EACCES
 
 // Makes `path` (owner `uid`, `mode`) as root in the parent, before the child runs.
-void MakeFile(const std::string& path, uid_t uid, mode_t mode) {
-  auto fd = OpenFile(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-  ASSERT_TRUE(fd.has_value()) << "setup: " << fd.error().Message();
-  ASSERT_EQ(::fchown(fd->get(), uid, uid), 0) << "setup: fchown " << path;
-  ASSERT_EQ(::fchmod(fd->get(), mode), 0) << "setup: fchmod " << path;
+Status MakeFile(const std::string& path, uid_t uid, mode_t mode) {
+  CKC_TRY(fd, OpenFile(path, O_CREAT | O_WRONLY | O_TRUNC, 0644));
+  if (::fchown(fd.get(), uid, uid) != 0) return ErrnoError("fchown", path);
+  if (::fchmod(fd.get(), mode) != 0) return ErrnoError("fchmod", path);
+  return {};
 }
 
 // The helper's exit status when it runs as uid 65534 with CAP_NET_BIND_SERVICE in P, I and E
@@ -49,7 +49,7 @@ TEST(Capability, NetBindService) {
   CKC_BEHAVIOUR("cap.net-bind-service", "D",
                 "binding a port under 1024 is refused with EACCES without CAP_NET_BIND_SERVICE and "
                 "allowed with it, also for a non-root user that holds it as an ambient capability");
-  CKC_REQUIRE(Root(), NamespaceType(NsType::kNet));
+  CKC_REQUIRE(Root(), NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET));
   ASSERT_OK_AND_ASSIGN(UniqueFd helper, OpenHelper());
   ASSERT_OK_AND_ASSIGN(ChildResult r,
                        RunInChild(
@@ -82,7 +82,7 @@ TEST(Capability, Chown) {
                 "with EPERM");
   CKC_REQUIRE(Root());
   std::string file = TestDir() + "/owned";
-  MakeFile(file, 0, 0644);
+  ASSERT_OK(MakeFile(file, 0, 0644));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInChild([&](Channel& ch) {
                          Observe(ch, "with", Outcome(::chown(file.c_str(), 4242, -1)));
                          Observe(ch, "back", Outcome(::chown(file.c_str(), 0, -1)));
@@ -109,7 +109,7 @@ TEST(Capability, DacOverride) {
                 "opening another user's file of mode 0000");
   CKC_REQUIRE(Root());
   std::string file = TestDir() + "/secret";
-  MakeFile(file, 4242, 0000);
+  ASSERT_OK(MakeFile(file, 4242, 0000));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInChild([&](Channel& ch) {
                          UniqueFd a(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
                          Observe(ch, "with", Outcome(a.get()));
@@ -144,7 +144,7 @@ TEST(Capability, NetAdmin) {
   CKC_BEHAVIOUR("cap.net-admin", "D",
                 "without CAP_NET_ADMIN, changing an interface's settings in the process's own net "
                 "namespace fails with EPERM");
-  CKC_REQUIRE(Root(), NamespaceType(NsType::kNet));
+  CKC_REQUIRE(Root(), NamespaceType(NsType::kNet), NamespaceQuota(CLONE_NEWNET));
   ASSERT_OK_AND_ASSIGN(ChildResult r, RunInChild(
                                           [&](Channel& ch) {
                                             Observe(ch, "with", SetLoopbackUp(true));
@@ -165,7 +165,7 @@ TEST(Capability, SysAdminMount) {
   // CAP_SYS_ADMIN. Mounts happen in the child's private mount namespace.
   CKC_BEHAVIOUR("cap.sys-admin-mount", "D",
                 "a process lacking CAP_SYS_ADMIN is refused mount() with EPERM");
-  CKC_REQUIRE(Root(), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(Root(), NamespaceType(NsType::kMnt), NamespaceQuota(CLONE_NEWNS));
   std::string dir = TestDir() + "/mnt";
   ASSERT_OK(MakeDirs(dir));
   ASSERT_OK_AND_ASSIGN(
@@ -206,7 +206,8 @@ TEST(Capability, BoundingSet) {
   CKC_BEHAVIOUR("cap.bounding-set", "D",
                 "once a capability is dropped from the bounding set, executing a file that carries "
                 "it as a file capability does not give it back");
-  CKC_REQUIRE(Root(), NamespaceType(NsType::kNet), NamespaceType(NsType::kMnt));
+  CKC_REQUIRE(Root(), NamespaceType(NsType::kNet), NamespaceType(NsType::kMnt),
+              NamespaceQuota(CLONE_NEWNS | CLONE_NEWNET));
   std::string bin = TestDir() + "/bin";
   ASSERT_OK(MakeDirs(bin));
   ASSERT_OK_AND_ASSIGN(std::string image, ReadFile(HelperPath()));

@@ -103,7 +103,8 @@ TEST(Landlock, FsRestrict) {
       }));
   ASSERT_TRUE(r.status.Exited(0)) << r.Describe();
   Observations seen = Parse(r);
-  ASSERT_EQ(seen["outside-before"], "ok") << "setup: the outside file must be readable unconfined";
+  CKC_ASSERT_SETUP(seen["outside-before"] == "ok")
+      << "the outside file must be readable unconfined: " << seen["outside-before"];
   EXPECT_EQ(seen["read-inside"], "ok") << "reading beneath the allowed directory";
   EXPECT_EQ(seen["list-inside"], "ok") << "listing beneath the allowed directory";
   EXPECT_EQ(seen["write-inside"], "!EACCES")

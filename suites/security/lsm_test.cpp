@@ -277,9 +277,12 @@ TEST(Lsm, Active) {
   Observations seen = Parse(r);
   CKC_ASSERT_SETUP(seen["outside-before"] == "ok")
       << "the outside file must be readable unconfined: " << seen["outside-before"];
-  EXPECT_EQ(seen["outside-file"], "!EACCES") << denier << ": reading a file outside the allowed directory";
-  EXPECT_EQ(seen["outside-dir"], "!EACCES") << denier << ": listing a directory outside the allowed one";
-  EXPECT_EQ(seen["inside-file"], "ok") << denier << ": reading a file beneath the allowed directory";
+  EXPECT_EQ(seen["outside-file"], "!EACCES")
+      << denier << ": reading a file outside the allowed directory";
+  EXPECT_EQ(seen["outside-dir"], "!EACCES")
+      << denier << ": listing a directory outside the allowed one";
+  EXPECT_EQ(seen["inside-file"], "ok")
+      << denier << ": reading a file beneath the allowed directory";
   EXPECT_EQ(seen["inside-dir"], "ok") << denier << ": listing the allowed directory";
   for (const char* other : {"apparmor", "selinux"}) {
     if (Listed(lsms, other) && denier != other) {
