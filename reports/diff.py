@@ -5,7 +5,8 @@
     print(render_text([d]))
 
 Kinds of change per row: regression (pass -> fail/crash/timeout), new-failure (skipped or
-absent -> fail/crash/timeout), fixed (fail/crash/timeout -> pass), newly-skipped (-> skip, with
+absent -> fail/crash/timeout), fixed (fail/crash/timeout -> pass), now-run (skip -> pass, with
+the reason it skipped before: what an older kernel lacked), newly-skipped (-> skip, with
 the reason and, for config:CONFIG_X, what the option is), skip-reason-changed, changed (one bad
 outcome to another), broken (the newer run could not get to the behaviour: a setup step failed;
 listed, never a regression of the kernel), missing (row not in the newer run). Benchmarks are compared only when
@@ -32,6 +33,7 @@ KIND_TITLES = {
     "regression": "Regressions (pass -> fail/crash/timeout)",
     "new-failure": "New failures (skipped or not run before)",
     "fixed": "Fixed (now pass)",
+    "now-run": "Now run and pass (skipped before, for the reason shown)",
     "newly-skipped": "Newly skipped",
     "skip-reason-changed": "Skip reason changed",
     "changed": "Changed between bad outcomes",
@@ -54,6 +56,8 @@ class RowChange:
         new = self.after.outcome if self.after else "absent"
         text = f"  {self.row_id:<36} {old} -> {new}"
         cell = self.after if self.after and self.after.outcome != "pass" else None
+        if self.kind == "now-run":
+            cell = self.before
         if cell and cell.reason:
             text += f"  {cell.reason}"
         elif cell and cell.details:
@@ -118,6 +122,8 @@ def classify(before: Cell | None, after: Cell | None) -> str:
             return "new-failure"
         return "changed" if old != new else ""
     if new == "pass":
+        if old == "skip":
+            return "now-run"
         return "fixed" if old in BAD_OUTCOMES else ""
     if old != "skip":  # new == "skip"
         return "newly-skipped"

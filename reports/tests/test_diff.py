@@ -28,7 +28,7 @@ class ClassifyTest(unittest.TestCase):
                  (None, f, "new-failure"), (f, p, "fixed"), (p, s, "newly-skipped"),
                  (f, s, "newly-skipped"), (s, Cell("skip", "needs:root"), "skip-reason-changed"),
                  (f, c, "changed"), (p, None, "missing"), (p, p, ""), (s, s, ""),
-                 (None, p, "")]
+                 (None, p, ""), (s, p, "now-run")]
         for before, after, kind in cases:
             with self.subTest(before=before, after=after):
                 self.assertEqual(diff.classify(before, after), kind)
