@@ -165,8 +165,10 @@ def off_table(runs: list[RawRun], pattern: str) -> list[str]:
         on_figs = {f.name: f for f in bench.figures(on.entries)}
         off_figs = [f for f in bench.figures(off.entries)
                     if "depth:0" in f.name and re.search(pattern, f.name)]
+        off_names = {f.name for f in off_figs}
         depths = sorted({int(m.group(1)) for n in on_figs
-                         for m in [re.search(r"depth:(\d+)", n)] if m})
+                         for m in [re.search(r"depth:(\d+)", n)]
+                         if m and re.sub(r"depth:\d+", "depth:0", n) in off_names})
         rows = []
         for f in sorted(off_figs, key=lambda f: f.name):
             cells = []
