@@ -275,18 +275,30 @@ def accounting_off_tables(per_col: list[tuple[Column, list[bench.Figure]]]) -> l
 CURVE_W, CURVE_H, CURVE_PAD = 460, 200, 48
 
 
+def _curve_axes(pts: tuple[bench.Point, ...]) -> tuple[float, float, float, float, bool]:
+    """x range, y range and whether x is logarithmic (levels spread over more than 20x). The
+    y axis spans the points and their intervals (not from zero), so a slope is visible."""
+    xs = [p.x for p in pts]
+    log = min(xs) > 0 and max(xs) / min(xs) > 20
+    x_lo, x_hi = (math.log10(min(xs)), math.log10(max(xs))) if log else (min(xs), max(xs))
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1
+    y_lo = min(p.mean_ns - p.ci95_ns for p in pts)
+    y_hi = max(p.mean_ns + p.ci95_ns for p in pts)
+    pad = (y_hi - y_lo) * 0.1 or abs(y_hi) * 0.05 or 1.0
+    return x_lo, x_hi, y_lo - pad, y_hi + pad, log
+
+
 def curve_svg(title: str, curve: bench.Curve, color: str = PALETTE[0]) -> str:
     """Points with 95 % error bars and the least-squares line through their means."""
     pts = curve.points
     if not pts:
         return ""
-    xs = [p.x for p in pts]
-    x_lo, x_hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y_lo = min(0.0, min(p.mean_ns - p.ci95_ns for p in pts))
-    y_hi = max(p.mean_ns + p.ci95_ns for p in pts) * 1.1 or 1.0
+    x_lo, x_hi, y_lo, y_hi, log = _curve_axes(pts)
 
     def sx(x: float) -> float:
-        return CURVE_PAD + (x - x_lo) / (x_hi - x_lo) * (CURVE_W - 2 * CURVE_PAD)
+        v = math.log10(x) if log else x
+        return CURVE_PAD + (v - x_lo) / (x_hi - x_lo) * (CURVE_W - 2 * CURVE_PAD)
 
     def sy(y: float) -> float:
         return CURVE_H - 30 - (y - y_lo) / (y_hi - y_lo) * (CURVE_H - 50)
@@ -294,27 +306,29 @@ def curve_svg(title: str, curve: bench.Curve, color: str = PALETTE[0]) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{CURVE_W}" height="{CURVE_H}" '
            f'role="img" aria-label="{escape(title)}" font-family="sans-serif">',
            f'<line x1="{CURVE_PAD}" x2="{CURVE_W - CURVE_PAD}" y1="{sy(y_lo):.1f}" '
-           f'y2="{sy(y_lo):.1f}" stroke="#888"/>',
-           f'<text x="{CURVE_PAD - 4}" y="{sy(y_hi) + 8:.1f}" font-size="9" text-anchor="end">'
-           f'{escape(_fmt(y_hi))}</text>',
-           f'<text x="{CURVE_PAD - 4}" y="{sy(y_lo):.1f}" font-size="9" text-anchor="end">'
-           f'{escape(_fmt(y_lo))}</text>']
+           f'y2="{sy(y_lo):.1f}" stroke="#888"/>']
+    for y in (y_lo, y_hi):
+        out.append(f'<text x="{CURVE_PAD - 4}" y="{sy(y) + 3:.1f}" font-size="9" '
+                   f'text-anchor="end">{escape(_fmt(y))}</text>')
     b, k = curve.line()
-    out.append(f'<line class="fit" x1="{sx(x_lo):.1f}" x2="{sx(x_hi):.1f}" '
-               f'y1="{sy(b + k * x_lo):.1f}" y2="{sy(b + k * x_hi):.1f}" stroke="{color}" '
+    xs = [p.x for p in pts]
+    steps = [min(xs) + (max(xs) - min(xs)) * i / 40 for i in range(41)]
+    path = "".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(b + k * x):.1f}"
+                   for i, x in enumerate(steps))
+    out.append(f'<path class="fit" d="{path}" stroke="{color}" fill="none" '
                f'stroke-dasharray="4 3"/>')
     for p in pts:
         x, y = sx(p.x), sy(p.mean_ns)
-        out.append(f'<path d="M{x:.1f},{sy(p.mean_ns - p.ci95_ns):.1f}V'
-                   f'{sy(p.mean_ns + p.ci95_ns):.1f}M{x - 3:.1f},'
-                   f'{sy(p.mean_ns - p.ci95_ns):.1f}h6M{x - 3:.1f},'
-                   f'{sy(p.mean_ns + p.ci95_ns):.1f}h6" stroke="#222" fill="none"/>'
-                   f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}">'
-                   f'<title>{p.x:g}: {escape(_fmt(p.mean_ns))} ±{escape(_fmt(p.ci95_ns))} (95 %)'
-                   f'</title></circle><text x="{x:.1f}" y="{CURVE_H - 16}" font-size="9" '
+        lo, hi = sy(p.mean_ns - p.ci95_ns), sy(p.mean_ns + p.ci95_ns)
+        out.append(f'<path d="M{x:.1f},{lo:.1f}V{hi:.1f}M{x - 3:.1f},{lo:.1f}h6M{x - 3:.1f},'
+                   f'{hi:.1f}h6" stroke="#222" fill="none"/><circle class="point" '
+                   f'cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{p.x:g}: '
+                   f'{escape(_fmt(p.mean_ns))} ±{escape(_fmt(p.ci95_ns))} (95 %)</title>'
+                   f'</circle><text x="{x:.1f}" y="{CURVE_H - 16}" font-size="9" '
                    f'text-anchor="middle">{p.x:g}</text>')
-    out.append(f'<text x="{CURVE_PAD}" y="12" font-size="10" fill="#555">points: mean per '
-               f'level, whiskers: 95 % interval; dashed: least-squares line</text></svg>')
+    scale = "log" if log else "linear"
+    out.append(f'<text x="{CURVE_PAD}" y="12" font-size="9" fill="#555">mean per level ± 95 % '
+               f'({scale} x; y not from 0); dashed: least-squares line</text></svg>')
     return "".join(out)
 
 
