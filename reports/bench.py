@@ -464,8 +464,9 @@ class Curve:
                 return "flat as intended"
             if change is not None and abs(change) < FLAT_PCT:
                 return "flat as intended"
-            return f"NOT as intended (grows {change:+.1f} % over the range)" if change is not None \
-                else "NOT as intended (slope resolved)"
+            if change is None:
+                return "NOT as intended (slope resolved)"
+            return f"NOT as intended (changes {change:+.1f} % over the range)"
         if expect == "linear":
             r2 = self.r2()
             if not s.resolved or s.value <= 0:

@@ -170,7 +170,7 @@ class CurveCountersTest(unittest.TestCase):
         (c,) = bench.curves(entries)
         self.assertEqual([p.x for p in c.points], [1.0, 1000.0])  # 5000 is outside the fit
         self.assertAlmostEqual(c.change_pct(), 100 * 0.02 * 999 / 100.0)
-        self.assertIn("NOT as intended (grows +20.0 %", c.verdict())
+        self.assertIn("NOT as intended (changes +20.0 %", c.verdict())
 
 
 class CurvePointsTest(unittest.TestCase):
