@@ -423,6 +423,7 @@ def benchmarks_section(matrix: Matrix) -> str:
             'difference whose 95 % interval spans zero is not resolved: drawn as its hollow '
             'interval and given only as a bound (&lt; x), never as a point value.</p>'
             + _group(real, raw[False], "Host and KVM", "")
-            + _group(emulated, raw[True], '<span class="emulated-tag">Emulated (TCG)</span>: timings of '
-                     'a software CPU, not comparable with host or KVM figures', "emulated")
+            + _group(emulated, raw[True], '<span class="emulated-tag">Emulated (TCG)</span>: '
+                     'timings of a software CPU, not comparable with host or KVM figures',
+                     "emulated")
             + '</section>')
