@@ -100,6 +100,15 @@ Requirement TwoCpus() {
   }};
 }
 
+SharedCounter::SharedCounter() {
+  void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  value = p == MAP_FAILED ? nullptr : static_cast<std::atomic<uint64_t>*>(p);
+}
+
+SharedCounter::~SharedCounter() {
+  if (value) ::munmap(value, 4096);
+}
+
 Result<InGroup> StartIn(const Cgroup& cg, const std::function<int(Channel&)>& fn) {
   CKC_TRY(ch, Channel::Create());
   CKC_TRY(child, SpawnIn(cg, [&] {

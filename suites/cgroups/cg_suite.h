@@ -6,7 +6,9 @@
 //   ASSERT_OK(c.ch.Expect("ready", 10s));
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <optional>
@@ -49,6 +51,21 @@ Status LimitMemoryNoSwap(const Cgroup& cg, uint64_t bytes);
 // How much a counter grew from `from` to `to`, negative when it shrank (an unsigned difference
 // would wrap into a huge growth, and a pass).
 inline int64_t Grew(uint64_t from, uint64_t to) { return int64_t(to) - int64_t(from); }
+
+// The cgroup2 directory of a plain group (made with no controllers); "" when it has none.
+inline std::string DirOf(const Cgroup& cg) {
+  auto dir = cg.Dir("");
+  return dir ? *dir : std::string();
+}
+
+// A counter in memory shared with forked children (value is null when mmap failed).
+struct SharedCounter {
+  SharedCounter();
+  ~SharedCounter();
+  SharedCounter(const SharedCounter&) = delete;
+  SharedCounter& operator=(const SharedCounter&) = delete;
+  std::atomic<uint64_t>* value;
+};
 
 // A child started inside a group, with its end of a channel.
 struct InGroup {

@@ -15,13 +15,6 @@
 namespace ckc::test {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
-std::string DirOf(const Cgroup& cg) {
-  auto dir = cg.Dir("");
-  return dir ? *dir : std::string();
-}
-
 std::string PathOrError(pid_t pid) {
   auto p = ProcCgroupPath(pid, "");
   return p ? *p : "error: " + p.error().Message();

@@ -24,14 +24,6 @@
 namespace ckc::test {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
-// The cgroup2 directory of a plain group (made with no controllers).
-std::string DirOf(const Cgroup& cg) {
-  auto dir = cg.Dir("");
-  return dir ? *dir : std::string();
-}
-
 // kernel:<file> unless the non-root group at `dir` has the core file.
 Requirement CoreFile(std::string dir, std::string file) {
   return {[=]() -> std::optional<std::string> {
@@ -67,18 +59,6 @@ int PingPong(Channel& ch) {
 }
 
 int WaitForExit(Channel& ch) { return ch.Expect("exit", std::chrono::seconds(60)) ? 0 : 1; }
-
-// A counter in memory shared with forked children.
-struct SharedCounter {
-  SharedCounter() {
-    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    value = p == MAP_FAILED ? nullptr : static_cast<std::atomic<uint64_t>*>(p);
-  }
-  ~SharedCounter() {
-    if (value) ::munmap(value, 4096);
-  }
-  std::atomic<uint64_t>* value;
-};
 
 // A walker forks its successor and exits, so at any moment one of its forks is under way.
 [[noreturn]] void Walk() {

@@ -18,18 +18,6 @@
 namespace ckc::test {
 namespace {
 
-// A counter shared with a child that increments it without end.
-struct SharedCounter {
-  SharedCounter() {
-    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    value = p == MAP_FAILED ? nullptr : static_cast<std::atomic<uint64_t>*>(p);
-  }
-  ~SharedCounter() {
-    if (value) ::munmap(value, 4096);
-  }
-  std::atomic<uint64_t>* value;
-};
-
 bool WaitState(const Cgroup& cg, const std::string& want, std::string* seen) {
   return Eventually(
       [&] {

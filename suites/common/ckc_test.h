@@ -198,6 +198,9 @@ MATCHER_P(FailsWith, err, std::string("fails with ") + ErrnoName(err)) {
 #define CKC_CONCAT_INNER_(a, b) a##b
 #define CKC_CONCAT_(a, b) CKC_CONCAT_INNER_(a, b)
 
+// The overflow / nobody id (65534) the rows map to or switch to as an unprivileged user.
+inline constexpr uid_t kNobody = 65534;
+
 // --- children ------------------------------------------------------------------------------
 
 // What a child run by RunInChild did: its exit status and the messages it reported.

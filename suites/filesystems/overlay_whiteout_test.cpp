@@ -15,8 +15,6 @@
 namespace ckc::test {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
 // The seed's sequence up to `rm -f ro.txt`, then a look at every layer.
 int RemoveLowerFile(Channel& ch, const OverlayMount& ovl) {
   Observe(ch, "rm", Outcome(::unlink((ovl.merged() + "/ro.txt").c_str())));

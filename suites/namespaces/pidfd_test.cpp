@@ -23,8 +23,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr uid_t kNobody = 65534;
-
 Sandbox PidBox() { return Sandbox().UserNsUnlessRoot().Namespaces(CLONE_NEWPID); }
 
 // Source: pidfd_open(2) ("the file descriptor becomes readable when the process terminates");

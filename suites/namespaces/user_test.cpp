@@ -24,8 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uid_t kNobody = 65534;
-
 // As root, a host uid that is neither root nor the caller; unprivileged, the caller's own uid.
 uid_t HostUid() { return ::geteuid() == 0 ? 20000 : ::geteuid(); }
 gid_t HostGid() { return ::geteuid() == 0 ? 20000 : ::getegid(); }

@@ -43,7 +43,6 @@ namespace fs = std::filesystem;
 constexpr const char* kCapHelperFlag = "--ckc-ns-capability-helper";
 constexpr int kHelperHasCap = 0;
 constexpr int kHelperLacksCap = 1;
-constexpr uid_t kNobody = 65534;
 // As root, the host uid a user namespace's root is mapped to (neither root nor the caller).
 constexpr uid_t kMappedRoot = 20000;
 constexpr unsigned long kProcFlags = MS_NOSUID | MS_NODEV | MS_NOEXEC;

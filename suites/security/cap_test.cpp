@@ -19,7 +19,6 @@
 namespace ckc::test {
 namespace {
 
-constexpr uid_t kNobody = 65534;
 constexpr int kHelperEacces = 10;  // ckc-security-helper bind: EACCES
 
 // Makes `path` (owner `uid`, `mode`) as root in the parent, before the child runs.
