@@ -124,9 +124,18 @@ def suite_binaries(build_dir: Path, wanted: str | None) -> list[Path]:
     return chosen
 
 
+def guard_binary(build_dir: Path) -> Path:
+    """The host guard, which every build makes beside the suites: without it there is no
+    before/after picture, so no run."""
+    binary = build_dir / "suites" / "ckc-guard"
+    if not binary.is_file():
+        raise UsageError(f"no ckc-guard in {build_dir / 'suites'}; build first")
+    return binary
+
+
 def guard(build_dir: Path, work: Path, step: str) -> list[dict]:
     """Runs the host guard's Snapshot (before) or Unchanged (after) step."""
-    binary = build_dir / "suites" / "ckc-guard"
+    binary = guard_binary(build_dir)
     os.environ["CKC_GUARD_FILE"] = str(work / "guard.json")
     outcome = hostrun.run_suite_filtered(binary, work, f"HostGuard.{step}", 120.0)
     return outcome.results
@@ -134,6 +143,7 @@ def guard(build_dir: Path, work: Path, step: str) -> list[dict]:
 
 def run_host(args: argparse.Namespace, out_file: Path) -> int:
     binaries = suite_binaries(args.build, args.suites)
+    guard_binary(args.build)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with hostrun.run_dir() as work:
         results = guard(args.build, work, "Snapshot")
