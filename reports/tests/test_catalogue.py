@@ -2,8 +2,10 @@
 with no row, a row claimed twice, a declaration it cannot read)."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ TEST(Cg, Kill) {
 
 def tree(files: dict[str, str]) -> Path:
     root = Path(tempfile.mkdtemp(prefix="ckc-cat-"))
+    atexit.register(shutil.rmtree, root, True)  # each run's trees go with it
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
