@@ -155,32 +155,87 @@ def slopes_table(runs: list[RawRun], pattern: str) -> list[str]:
     return _table(head, rows) if rows else []
 
 
+def _off_cells(on: RawRun, off: RawRun, pattern: str) -> tuple[list[int], dict[str, Any]]:
+    """The depths the on run has for the off run's loops, and per off loop (depth:0 name) its
+    Figure and the on run's Figure at each depth."""
+    on_figs = {f.name: f for f in bench.figures(on.entries)}
+    off_figs = {f.name: f for f in bench.figures(off.entries)
+                if "depth:0" in f.name and re.search(pattern, f.name)}
+    depths = sorted({int(m.group(1)) for n in on_figs
+                     for m in [re.search(r"depth:(\d+)", n)]
+                     if m and re.sub(r"depth:\d+", "depth:0", n) in off_figs})
+    return depths, {name: (f, {d: on_figs.get(name.replace("depth:0", f"depth:{d}"))
+                               for d in depths}) for name, f in off_figs.items()}
+
+
+def _single_off_table(on: RawRun, off: RawRun, pattern: str) -> list[str]:
+    depths, loops = _off_cells(on, off, pattern)
+    rows = []
+    for name in sorted(loops):
+        f, at = loops[name]
+        cells = ["" if at[d] is None else f"{bench.human_ns(at[d].mean_ns)}: "
+                 + bench.describe(bench.difference_pct(at[d], f)) for d in depths]
+        cv = 100 * f.stddev_ns / f.mean_ns if f.mean_ns else 0.0
+        rows.append([f"`{name}`", f"{bench.human_ns(f.mean_ns)} ({cv:.1f} %)", *cells])
+    heads = ["root cgroup" if d == 0 else f"depth {d}" for d in depths]
+    return ([f"{off.label} (accounting off) vs {on.label} ({on.release}):", ""]
+            + _table(["loop", "off, mean (per-round CV)", *heads], rows) + [""])
+
+
+def _replicated_off_table(pairs: list[tuple[RawRun, RawRun]], pattern: str) -> list[str]:
+    """k >= 2 (on, off) pairs of one release: per loop and depth, each pair's on-over-off
+    difference and their DerSimonian-Laird combination (bench.combine; each pair's standard
+    error from its unpaired interval over the smaller of the two round counts)."""
+    per_pair = [_off_cells(on, off, pattern) for on, off in pairs]
+    names = sorted(set.intersection(*(set(loops) for _, loops in per_pair)))
+    depths = sorted(set.intersection(*(set(d) for d, _ in per_pair)))
+    rows = []
+    for name in names:
+        for d in depths:
+            ivs, ses = [], []
+            for _, loops in per_pair:
+                f, at = loops[name]
+                g = at.get(d)
+                if g is None:
+                    break
+                iv = bench.difference_pct(g, f)
+                ivs.append(iv)
+                ses.append(bench.standard_error(iv.lower, iv.upper, min(f.n, g.n)))
+            if len(ivs) != len(pairs):
+                continue
+            c = bench.combine([iv.value for iv in ivs], ses)
+            cv = "undefined" if c.cv_pct is None else f"{c.cv_pct:.0f} %"
+            offs = [loops[name][0] for _, loops in per_pair]
+            off_mean = statistics.fmean(f.mean_ns for f in offs)
+            where = "root cgroup" if d == 0 else f"depth {d}"
+            rows.append([f"`{name}`", where, bench.human_ns(off_mean),
+                         *(bench.describe(iv) for iv in ivs), cv, f"{c.spread:.2f} pp",
+                         bench.describe(c.estimate),
+                         f"{c.i2_pct:.0f} %, p {c.q_p:.2g}" + (" DISAGREE" if c.disagree else "")])
+    labels = "; ".join(f"{off.label} vs {on.label}" for on, off in pairs)
+    release = pairs[0][0].release
+    heads = [f"pair {k}" for k in range(1, len(pairs) + 1)]
+    return ([f"{len(pairs)} pairs of boots of {release}, accounting on over off ({labels}):", ""]
+            + _table(["loop", "on-kernel group", "off, mean over pairs", *heads, "replicate CV",
+                      "spread", "random effects 95 % (DL, t k-1 df)", "I², Cochran Q"], rows)
+            + [""])
+
+
 def off_table(runs: list[RawRun], pattern: str) -> list[str]:
-    """Each accounting-off run beside the run of its release without cgroup_disable=memory."""
+    """Runs of one release with and without cgroup_disable=memory: with one of each, per loop
+    the accounting-off cost and the on run's root and leaves over it; with k of each (boots
+    given in order on, off, on, off... or all on then all off: the k-th on with the k-th off),
+    each pair's difference and their random-effects combination."""
     out: list[str] = []
-    for off in (r for r in runs if r.memcg_off):
-        on = next((r for r in runs if not r.memcg_off and r.release == off.release), None)
-        if on is None:
+    for release in dict.fromkeys(r.release for r in runs if r.memcg_off):
+        offs = [r for r in runs if r.memcg_off and r.release == release]
+        ons = [r for r in runs if not r.memcg_off and r.release == release]
+        if not ons:
             continue
-        on_figs = {f.name: f for f in bench.figures(on.entries)}
-        off_figs = [f for f in bench.figures(off.entries)
-                    if "depth:0" in f.name and re.search(pattern, f.name)]
-        off_names = {f.name for f in off_figs}
-        depths = sorted({int(m.group(1)) for n in on_figs
-                         for m in [re.search(r"depth:(\d+)", n)]
-                         if m and re.sub(r"depth:\d+", "depth:0", n) in off_names})
-        rows = []
-        for f in sorted(off_figs, key=lambda f: f.name):
-            cells = []
-            for d in depths:
-                g = on_figs.get(f.name.replace("depth:0", f"depth:{d}"))
-                cells.append("" if g is None else f"{bench.human_ns(g.mean_ns)}: "
-                             + bench.describe(bench.difference_pct(g, f)))
-            cv = 100 * f.stddev_ns / f.mean_ns if f.mean_ns else 0.0
-            rows.append([f"`{f.name}`", f"{bench.human_ns(f.mean_ns)} ({cv:.1f} %)", *cells])
-        heads = ["root cgroup" if d == 0 else f"depth {d}" for d in depths]
-        out += [f"{off.label} (accounting off) vs {on.label} ({on.release}):", ""]
-        out += _table(["loop", "off, mean (per-round CV)", *heads], rows) + [""]
+        if len(offs) >= 2 and len(ons) == len(offs):
+            out += _replicated_off_table(list(zip(ons, offs)), pattern)
+        else:
+            out += [line for off in offs for line in _single_off_table(ons[0], off, pattern)]
     return out
 
 

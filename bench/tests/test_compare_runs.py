@@ -95,6 +95,32 @@ class TablesTest(unittest.TestCase):
         # Root: 1000 over 900 with both sd 10 % over 20 rounds: +11.1 %, resolved.
         self.assertIn("| 900 ns (10.0 %) | 1 µs: +11.11 % [", text)
 
+    def test_three_pairs_of_boots_are_combined_per_loop_and_depth(self) -> None:
+        def vm_file(name: str, append: str, mean: float) -> str:
+            behaviour = "bench.memcg-off" if append else "bench.memcg-fault-anon"
+            entries = [{**e, "behaviour": behaviour}
+                       for e in gbench(0.0, 1.0, mean)["benchmarks"][1:]]
+            return self.write_gz(name, {"schema": 2, "runs": [
+                {"run": {"id": name}, "kernel": {"release": "6.1.0"}, "vm": {"append": append},
+                 "benchmarks": entries, "results": []}]})
+        files = []
+        for k, on in ((1, 1100.0), (2, 1120.0), (3, 1080.0)):
+            files += [vm_file(f"on{k}.json.gz", "", on),
+                      vm_file(f"off{k}.json.gz", "cgroup_disable=memory", 1000.0)]
+        rc, text = run(files, "--tables", "off")
+        self.assertEqual(rc, 0)
+        self.assertIn("3 pairs of boots of 6.1.0, accounting on over off (off1.json.gz vs "
+                      "on1.json.gz; off2.json.gz vs on2.json.gz; off3.json.gz vs on3.json.gz)",
+                      text)
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{ROOT}`"))
+        # Each pair: +10/+12/+8 % with sd 10 % of both over 20 rounds (half-width about 6.6 pp
+        # each, so every pair is resolved); they agree, so the combination is their
+        # inverse-variance weighted mean, with t at 2 df.
+        self.assertIn("| root cgroup | 1 µs | +10.00 % [", row)
+        self.assertIn("+12.00 % [", row)
+        self.assertIn("| +9.97 % [+1.72, +18.23] | 0 %, p 0.7 |", row)
+        self.assertNotIn("DISAGREE", row)
+
     def test_bad_input_is_one_line_exit_2(self) -> None:
         bad = self.dir / "x.json"
         bad.write_text("[]")
