@@ -200,10 +200,10 @@ def watch(proc: subprocess.Popen[bytes], vcfg: qemu.VmConfig, limits: tuple[floa
         if now != state and not exited:
             state = now
             progress.say(name, state)
+        if vms.stopping.is_set():  # before `exited`: a VM killed by Ctrl-C did not crash
+            raise KeyboardInterrupt
         if exited:
             return "exited", marks
-        if vms.stopping.is_set():
-            raise KeyboardInterrupt
         if "booted" not in marks and time.monotonic() > limits[0]:
             _kill(proc)
             return "boot-hang", marks

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -245,16 +246,16 @@ class CliChoice(Base):
 class RunnerFallback(Base):
     """A VM whose QEMU dies of KVM during a real boot is booted again under TCG."""
 
-    def run_vm(self, qemu_bin: StandIn, name: str, fallback=None, **kw):
+    def run_vm(self, qemu_bin: StandIn, name: str, fallback=None, vms=None, err=None, **kw):
         cfg = runner.RunConfig(kernels=[], modes=["v2"], payload=initramfs.Payload(suites={}),
                                modules=[], out=self.tmp, accel="kvm", qemu=str(qemu_bin.path),
                                boot_timeout=10, timeout=30, **kw)
         kernel = kernels.Kernel("bookworm", Path("/nonexistent/vmlinuz"), "6.1.0", None)
         job = runner.VmJob(name, kernel, "v2", Path("/nonexistent/initrd"))
-        err = io.StringIO()
+        err = err or io.StringIO()
         with contextlib.redirect_stderr(err):
             doc = runner.run_vm(cfg, job, {"namespaces": [TEST]}, runner.Progress(1),
-                                runner.Vms(), fallback)
+                                vms or runner.Vms(), fallback)
         return doc, err.getvalue()
 
     def test_kvm_abort_during_boot_reruns_under_tcg_and_records_why(self):
@@ -308,6 +309,22 @@ class RunnerFallback(Base):
         self.assertEqual([s[1] for s in qemu_bin.starts()], ["tcg"])
         self.assertEqual((doc["machine"]["accel"], doc["machine"]["accel_reason"]),
                          ("tcg", "no /dev/kvm"))
+
+    def test_a_stopped_run_kills_its_vm_and_calls_nothing_a_crash(self):
+        # Negative control: with the stop checked after the exit in runner.watch, the killed
+        # QEMU is an early death: "died before its first binary ran; booting again".
+        qemu_bin = StandIn(self.tmp, "hang")
+        vms = runner.Vms()
+        stopper = threading.Timer(1.0, vms.kill_all)
+        stopper.start()
+        self.addCleanup(stopper.cancel)
+        err = io.StringIO()
+        with self.assertRaises(KeyboardInterrupt):
+            self.run_vm(qemu_bin, "bookworm-v2", fallback=accel.Fallback("kvm"), vms=vms, err=err)
+        self.assertEqual(len(qemu_bin.starts()), 1)
+        self.assertGone(qemu_bin)
+        self.assertNotIn("again", err.getvalue())
+        self.assertNotIn("crash", err.getvalue())
 
 
 if __name__ == "__main__":
