@@ -575,7 +575,11 @@ TEST(MemoryV2, SwapMaxCapsAndCountsEvents) {
   EXPECT_FALSE(alive.has_value()) << "the group lives at 24M: " << (alive ? alive->Describe() : "");
   EXPECT_TRUE(swapped >= 6 * kMiB && swapped <= 15 * kMiB)
       << "8 MiB or more swapped out, at most swap.max: " << seen;
-  EXPECT_EQ(e1["max"] + e1["fail"], 0u) << "no refusal below the cap: " << seen;
+  // Reclaim may overshoot at 24M and swap out up to the cap (seen once in three emulated
+  // bookworm boots: 15 MiB swapped where 8 would do, 260 refusals): a refusal is then at the
+  // cap, as documented. One below it, by more than a huge page, is counted for nothing.
+  EXPECT_TRUE(e1["max"] + e1["fail"] == 0 || swapped + 2 * kMiB > 15 * kMiB)
+      << "no refusal below the cap: " << seen;
   EXPECT_TRUE(st.KilledBy(SIGKILL)) << "16 MiB of swap needed, 15M allowed: " << st.Describe();
   EXPECT_GE(e2["max"], 1u) << "the refusal at swap.max: " << seen;
   EXPECT_GE(e2["fail"], 1u) << "a failed swap allocation: " << seen;
