@@ -13,7 +13,8 @@ Markdown, each headed by the files it comes from:
   slopes      per slope group the same, and for scale curves the points and the check (flat /
               linear as intended, reports/bench.py)
   off         bench.memcg-off: per loop the accounting-off cost and the same kernel's root and
-              leaves over it (runs of one release with and without cgroup_disable=memory)
+              leaves over it (runs of one release with and without cgroup_disable=memory); with
+              k runs of each, each pair's difference and their random-effects combination
   cases       per case: each run's mean and per-round CV, and the run-to-run CV of the means
 One line on stderr and exit 2 on bad input.
 """
