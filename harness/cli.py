@@ -133,9 +133,8 @@ def guard_binary(build_dir: Path) -> Path:
     return binary
 
 
-def guard(build_dir: Path, work: Path, step: str) -> list[dict]:
+def guard(binary: Path, work: Path, step: str) -> list[dict]:
     """Runs the host guard's Snapshot (before) or Unchanged (after) step."""
-    binary = guard_binary(build_dir)
     os.environ["CKC_GUARD_FILE"] = str(work / "guard.json")
     outcome = hostrun.run_suite_filtered(binary, work, f"HostGuard.{step}", 120.0)
     return outcome.results
@@ -143,10 +142,10 @@ def guard(build_dir: Path, work: Path, step: str) -> list[dict]:
 
 def run_host(args: argparse.Namespace, out_file: Path) -> int:
     binaries = suite_binaries(args.build, args.suites)
-    guard_binary(args.build)
+    guard_bin = guard_binary(args.build)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with hostrun.run_dir() as work:
-        results = guard(args.build, work, "Snapshot")
+        results = guard(guard_bin, work, "Snapshot")
         header = None
         for binary in binaries:
             log(f"running {binary.name}")
@@ -154,7 +153,7 @@ def run_host(args: argparse.Namespace, out_file: Path) -> int:
             header = header or outcome.header
             results += outcome.results
             log(f"{binary.name}: {summary.line(outcome.results)}")
-        results += guard(args.build, work, "Unchanged")
+        results += guard(guard_bin, work, "Unchanged")
     if header is None:
         raise UsageError("no suite wrote a results header")
     doc = dict(header)
